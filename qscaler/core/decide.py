@@ -1,0 +1,318 @@
+"""decide(): from queue samples to a replica count, with a reason. Pure.
+
+No I/O, no clock, no logging, no globals: the same inputs give the same
+`Decision` and the same new `History`. That is what makes the table tests,
+the property tests, the simulator and the benchmark exact and cheap.
+
+The pipeline, each step recording why it changed the count:
+
+    trust the data?  ── no ──▶ hold (or raise to fallback-replicas): never lower
+        │ yes
+    recommend        backlog ÷ messages-per-replica, or rate-aware sizing
+    activation       at 0: wake only above activation-messages;
+                     above 0: do not drop to 0 while messages arrive or are in flight
+    tolerance        no change when the need is within ±tolerance of the count
+    scale-up limit   at most N (or N %) more per minute
+    stabilization    scale down only to the highest recommendation of the cooldown window
+    scale-down limit at most N (or N %) fewer per minute
+    bounds           clamp to [min-replicas, max-replicas]
+
+The Kubernetes HPA has the same steps in `replica_calculator.go` and
+`horizontal.go`, but its stabilization reads the clock and mutates controller
+state; here the window travels in `History`, in and out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from qscaler.core.demand import (
+    Demand,
+    learn_throughput,
+    measure,
+    replicas_needed,
+    whole_replicas,
+)
+from qscaler.core.model import Change, Decision, History, Observation
+from qscaler.core.policy import Mode, Policy, StepLimit
+from qscaler.core.reasons import Reason
+
+#: Reasons that explain a count that moved, but less far than recommended.
+_LIMITING = frozenset(
+    {
+        Reason.SCALE_UP_LIMITED,
+        Reason.SCALE_DOWN_LIMITED,
+        Reason.STABILIZING,
+        Reason.AT_MAX,
+        Reason.AT_MIN,
+    }
+)
+
+
+@dataclass(slots=True)
+class _Draft:
+    """The count as it passes through the pipeline, with the story so far."""
+
+    value: int
+    reason: Reason | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def set(self, value: int, reason: Reason | None, note: str) -> None:
+        self.value, self.reason = value, reason
+        self.notes.append(note)
+
+
+def decide(
+    samples: Observation, current: int, policy: Policy, history: History, now: float
+) -> tuple[Decision, History]:
+    """Decide the replica count for one workload. Pure: see the module docstring."""
+    history = _prune(_begin(history, current, now), policy, now)
+    if policy.mode is Mode.PAUSED:
+        return _hold(current, Reason.PAUSED, "paused by qscaler.io/mode; holding"), history
+    distrust = _distrust(samples, policy, now)
+    if distrust is not None:
+        return _untrusted(current, policy, history, now, distrust)
+
+    demand = measure(samples.queues, policy)
+    throughput = history.throughput
+    if policy.rate_aware:
+        throughput = learn_throughput(throughput, demand)
+    needed = 0.0 if demand.idle else replicas_needed(demand, policy, throughput)
+
+    draft = _Draft(current)
+    _recommend(draft, demand, needed, policy, throughput)
+    _activation(draft, demand, policy, current)
+    _tolerance(draft, needed, policy, current)
+    recommended = min(max(draft.value, policy.min_replicas), policy.max_replicas)
+    window = (*history.recommendations, (now, recommended))
+    if draft.value > current:
+        _limit_up(draft, policy.scale_up_limit, current, history.changes)
+    elif draft.value < current:
+        _stabilize(draft, window, policy, current)
+        _limit_down(draft, policy.scale_down_limit, current, history.changes)
+    _bounds(draft, policy)
+
+    decision = Decision(
+        current=current,
+        desired=draft.value,
+        reason=_final_reason(draft, current),
+        message="; ".join(draft.notes),
+        recommended=recommended,
+        backlog=demand.backlog,
+        throughput=throughput,
+        details=_details(demand),
+    )
+    new_history = replace(
+        history,
+        recommendations=window,
+        changes=_with_change(history.changes, now, current, draft.value),
+        failures=0,
+        throughput=throughput,
+    )
+    return decision, new_history
+
+
+def _begin(history: History, current: int, now: float) -> History:
+    """A fresh history starts as if `current` had been recommended just now.
+
+    So a restarted qscaler waits a full cooldown before it lowers anything:
+    it picks up from the cluster's state without a burst of scale-downs.
+    """
+    if history.started_at is not None:
+        return history
+    return replace(history, started_at=now, recommendations=((now, current),))
+
+
+def _prune(history: History, policy: Policy, now: float) -> History:
+    return replace(
+        history,
+        recommendations=tuple(
+            (at, n) for at, n in history.recommendations if now - at < policy.cooldown_seconds
+        ),
+        changes=tuple(c for c in history.changes if now - c.at < policy.limit_window_seconds),
+    )
+
+
+def _hold(current: int, reason: Reason, message: str) -> Decision:
+    return Decision(current=current, desired=current, reason=reason, message=message)
+
+
+def _distrust(samples: Observation, policy: Policy, now: float) -> tuple[Reason, str] | None:
+    """Why the samples cannot be trusted, or None when they can."""
+    if samples.error is not None:
+        return Reason.SOURCE_ERROR, f"queue source failed: {samples.error}"
+    if samples.missing:
+        names = ", ".join(samples.missing)
+        return Reason.QUEUE_MISSING, f"queue not found in vhost {policy.queues.vhost!r}: {names}"
+    if samples.observed_at is None:
+        return Reason.SOURCE_STALE, "no queue data yet"
+    age = now - samples.observed_at
+    if age > policy.stale_after_seconds:
+        return (
+            Reason.SOURCE_STALE,
+            f"queue data is {age:.0f}s old (stale after {policy.stale_after_seconds:g}s)",
+        )
+    if not samples.queues:
+        return (
+            Reason.QUEUE_MISSING,
+            f"no queue in vhost {policy.queues.vhost!r} matches {policy.queues.describe()}",
+        )
+    return None
+
+
+def _untrusted(
+    current: int, policy: Policy, history: History, now: float, distrust: tuple[Reason, str]
+) -> tuple[Decision, History]:
+    """Hold on data that cannot be trusted; only ever raise (to min or fallback)."""
+    reason, why = distrust
+    failures = history.failures + 1
+    desired, notes = current, [why, "holding: never scale down on untrusted data"]
+    if current < policy.min_replicas:
+        desired = policy.min_replicas
+        notes.append(f"raising to min-replicas {desired}")
+    fallback = policy.fallback_replicas
+    if fallback is not None and failures >= policy.fallback_after_failures and fallback > desired:
+        desired, reason = fallback, Reason.FALLBACK
+        notes.append(f"{failures} failed polls in a row: fallback-replicas {fallback}")
+    decision = Decision(current=current, desired=desired, reason=reason, message="; ".join(notes))
+    new_history = replace(
+        history, failures=failures, changes=_with_change(history.changes, now, current, desired)
+    )
+    return decision, new_history
+
+
+def _recommend(
+    draft: _Draft,
+    demand: Demand,
+    needed: float | None,
+    policy: Policy,
+    throughput: float | None,
+) -> None:
+    if needed is None:
+        draft.set(
+            max(draft.value, 1), None,
+            f"backlog {demand.backlog:g}: learning per-replica throughput, at least 1 replica",
+        )  # fmt: skip
+        return
+    draft.set(whole_replicas(needed), None, _explain_need(demand, needed, policy, throughput))
+
+
+def _explain_need(demand: Demand, needed: float, policy: Policy, throughput: float | None) -> str:
+    if policy.rate_aware and throughput:
+        rate = demand.publish_rate or 0.0
+        return (
+            f"publish {rate:.1f}/s and backlog {demand.backlog:g} at {throughput:.2f}/s per "
+            f"replica, drained within {policy.target_drain_seconds:g}s, need {needed:.2f}"
+        )
+    return (
+        f"backlog {demand.backlog:g} ÷ {policy.messages_per_replica:g} per replica = {needed:.2f}"
+    )
+
+
+def _activation(draft: _Draft, demand: Demand, policy: Policy, current: int) -> None:
+    active = demand.backlog > policy.activation_messages
+    if current == 0:
+        if not active:
+            draft.set(
+                0, Reason.BELOW_ACTIVATION,
+                f"backlog {demand.backlog:g} ≤ activation-messages "
+                f"{policy.activation_messages:g}: staying at 0",
+            )  # fmt: skip
+        elif draft.value == 0:
+            draft.set(1, None, "above activation-messages: waking to 1")
+    elif draft.value == 0 and (active or not demand.idle):
+        draft.set(
+            1, Reason.IN_FLIGHT,
+            "messages still queued, arriving or unacknowledged: not scaling to 0",
+        )  # fmt: skip
+
+
+def _tolerance(draft: _Draft, needed: float | None, policy: Policy, current: int) -> None:
+    if current == 0 or needed is None or draft.value in (0, current):
+        return
+    if abs(needed / current - 1) <= policy.tolerance:
+        draft.set(
+            current, Reason.WITHIN_TOLERANCE,
+            f"need {needed:.2f} is within {policy.tolerance:.0%} of {current}: no change",
+        )  # fmt: skip
+
+
+def _limit_up(
+    draft: _Draft, limit: StepLimit | None, current: int, changes: tuple[Change, ...]
+) -> None:
+    if limit is None:
+        return
+    added = sum(max(0, c.after - c.before) for c in changes)
+    base = max(0, current - added)
+    allowed = max(limit.largest_up(base), current)
+    if draft.value > allowed:
+        draft.set(
+            allowed, Reason.SCALE_UP_LIMITED,
+            f"scale-up-limit {limit}/min from {base} allows {allowed}",
+        )  # fmt: skip
+
+
+def _stabilize(
+    draft: _Draft, window: tuple[tuple[float, int], ...], policy: Policy, current: int
+) -> None:
+    ceiling = min(current, max(n for _, n in window))
+    if ceiling > draft.value:
+        draft.set(
+            ceiling, Reason.STABILIZING,
+            f"highest recommendation in the last {policy.cooldown_seconds:g}s is {ceiling}",
+        )  # fmt: skip
+
+
+def _limit_down(
+    draft: _Draft, limit: StepLimit | None, current: int, changes: tuple[Change, ...]
+) -> None:
+    if limit is None:
+        return
+    removed = sum(max(0, c.before - c.after) for c in changes)
+    base = current + removed
+    allowed = min(limit.smallest_down(base), current)
+    if draft.value < allowed:
+        draft.set(
+            allowed, Reason.SCALE_DOWN_LIMITED,
+            f"scale-down-limit {limit}/min from {base} allows {allowed}",
+        )  # fmt: skip
+
+
+def _bounds(draft: _Draft, policy: Policy) -> None:
+    if draft.value > policy.max_replicas:
+        draft.set(policy.max_replicas, Reason.AT_MAX, f"max-replicas {policy.max_replicas}")
+    elif draft.value < policy.min_replicas:
+        draft.set(policy.min_replicas, Reason.AT_MIN, f"min-replicas {policy.min_replicas}")
+
+
+def _final_reason(draft: _Draft, current: int) -> Reason:
+    """The step that shaped the outcome, or the plain direction of travel."""
+    desired = draft.value
+    if draft.reason is not None and (desired == current or draft.reason in _LIMITING):
+        return draft.reason
+    if desired == current:
+        return Reason.STEADY
+    if desired > current:
+        return Reason.SCALE_FROM_ZERO if current == 0 else Reason.SCALE_UP
+    return Reason.SCALE_TO_ZERO if desired == 0 else Reason.SCALE_DOWN
+
+
+def _with_change(
+    changes: tuple[Change, ...], now: float, current: int, desired: int
+) -> tuple[Change, ...]:
+    if desired == current:
+        return changes
+    return (*changes, Change(at=now, before=current, after=desired))
+
+
+def _details(demand: Demand) -> dict[str, float]:
+    details = {
+        "messages_ready": float(demand.ready),
+        "messages_unacknowledged": float(demand.unacknowledged),
+        "consumers": float(demand.consumers),
+    }
+    if demand.publish_rate is not None:
+        details["publish_rate"] = demand.publish_rate
+    if demand.ack_rate is not None:
+        details["ack_rate"] = demand.ack_rate
+    return details

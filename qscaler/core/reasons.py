@@ -1,0 +1,68 @@
+"""Why a decision came out the way it did.
+
+One value per outcome, used unchanged as the Prometheus label, the Kubernetes
+Event reason and the log field, so an operator can move from a graph to an Event
+to a log line by searching for the same word. The CamelCase spelling follows the
+Event reasons Kubernetes itself uses (`SuccessfulRescale`, `ScaleUpLimit`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """The reason a `Decision` carries."""
+
+    # The replica count moves towards the recommendation.
+    SCALE_UP = "ScaleUp"
+    SCALE_DOWN = "ScaleDown"
+    SCALE_FROM_ZERO = "ScaleFromZero"
+    SCALE_TO_ZERO = "ScaleToZero"
+    # The recommendation equals what is there.
+    STEADY = "Steady"
+    # Something holds the count back from the recommendation.
+    WITHIN_TOLERANCE = "WithinTolerance"
+    STABILIZING = "Stabilizing"
+    SCALE_UP_LIMITED = "ScaleUpLimited"
+    SCALE_DOWN_LIMITED = "ScaleDownLimited"
+    AT_MAX = "AtMax"
+    AT_MIN = "AtMin"
+    BELOW_ACTIVATION = "BelowActivation"
+    IN_FLIGHT = "MessagesInFlight"
+    # The data cannot be trusted: hold, never scale down.
+    SOURCE_ERROR = "SourceError"
+    SOURCE_STALE = "SourceStale"
+    QUEUE_MISSING = "QueueMissing"
+    FALLBACK = "FallbackReplicas"
+    # The user said so.
+    PAUSED = "Paused"
+    # Reported outside decide(), listed here so every outcome has one vocabulary.
+    INVALID_BINDING = "InvalidBinding"
+
+
+#: Reasons under which the count may not move towards the recommendation;
+#: exported as the "held back" gauge.
+HELD_BACK = frozenset(
+    {
+        Reason.WITHIN_TOLERANCE,
+        Reason.STABILIZING,
+        Reason.SCALE_UP_LIMITED,
+        Reason.SCALE_DOWN_LIMITED,
+        Reason.AT_MAX,
+        Reason.AT_MIN,
+        Reason.BELOW_ACTIVATION,
+        Reason.IN_FLIGHT,
+        Reason.SOURCE_ERROR,
+        Reason.SOURCE_STALE,
+        Reason.QUEUE_MISSING,
+        Reason.FALLBACK,
+        Reason.PAUSED,
+    }
+)
+
+#: Reasons that mean "the data was not trustworthy"; decide() never lowers
+#: the count under one of these.
+UNTRUSTED_DATA = frozenset(
+    {Reason.SOURCE_ERROR, Reason.SOURCE_STALE, Reason.QUEUE_MISSING, Reason.FALLBACK}
+)
