@@ -1,0 +1,49 @@
+"""The scaling benchmark's simulator (docs: SIMULATION.md, spec v1.1).
+
+A deterministic, second-by-second model of a RabbitMQ queue and a Kubernetes
+workload, the controllers qscaler is compared with, and the scores of the
+comparison. Pure Python and exact: the same trace, scenario and controller
+always give the same numbers, fast enough to tune every competitor over a
+grid for every trace.
+
+    trace.py        load and validate a publish-rate trace
+    queue.py        FIFO fluid queue with per-second wait accounting
+    replicas.py     replicas requested, ready after start-up, newest removed first
+    world.py        the world of §2 and the stale management-stats view of it
+    controllers.py  the Controller protocol; keda, onfido and static
+    run.py          one controller over one trace
+    scores.py       the scores of §4
+    tuning.py       best-tuned selection over the grid
+"""
+
+from qscaler.sim.controllers import Bounds, Controller, Keda, Onfido, Static, static_replicas
+from qscaler.sim.run import run, run_static
+from qscaler.sim.scores import Scores, score
+from qscaler.sim.trace import Trace, load_trace, parse_trace
+from qscaler.sim.tuning import GRID, Trial, Tuned, best_tuned
+from qscaler.sim.world import RunResult, ScaleChange, Scenario, StatsSnapshot, World
+
+__all__ = [
+    "GRID",
+    "Bounds",
+    "Controller",
+    "Keda",
+    "Onfido",
+    "RunResult",
+    "ScaleChange",
+    "Scenario",
+    "Scores",
+    "Static",
+    "StatsSnapshot",
+    "Trace",
+    "Trial",
+    "Tuned",
+    "World",
+    "best_tuned",
+    "load_trace",
+    "parse_trace",
+    "run",
+    "run_static",
+    "score",
+    "static_replicas",
+]
