@@ -14,10 +14,11 @@ adapters build messages from URLs with the password removed.
      │    ├── SourceAuthError         401/403: credentials or permissions
      │    ├── SourceDataError         the answer was not what the API documents
      │    └── QueueNotFound           a bound queue does not exist (per binding)
-     └── KubeError                    the Kubernetes API refused or failed a call
-          ├── KubeForbidden           403: names the verb and resource RBAC lacks
-          ├── KubeConflict            409 after retries with a fresh read
-          └── KubeNotFound            the object went away (workload deleted)
+     ├── KubeError                    the Kubernetes API refused or failed a call
+     │    ├── KubeForbidden           403: names the verb and resource RBAC lacks
+     │    ├── KubeConflict            409 after retries with a fresh read
+     │    └── KubeNotFound            the object went away (workload deleted)
+     └── NotLeader                    the Lease was lost before a write: nothing written
 
 The split between the two ConfigError leaves is the rule that keeps one bad
 annotation from stopping the fleet; the split under SourceError is what the
@@ -113,3 +114,7 @@ class KubeConflict(KubeError):
 
 class KubeNotFound(KubeError):
     """404: the object is gone, usually a workload deleted mid-cycle."""
+
+
+class NotLeader(QscalerError):
+    """This process no longer holds the Lease; the write was not made."""

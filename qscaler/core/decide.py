@@ -12,10 +12,13 @@ The pipeline, each step recording why it changed the count:
     activation       at 0: wake only above activation-messages;
                      above 0: do not drop to 0 while messages arrive or are in flight
     tolerance        no change when the need is within ±tolerance of the count
+    bounds           clamp to [min-replicas, max-replicas]: the recommendation
     scale-up limit   at most N (or N %) more per minute
     stabilization    scale down only to the highest recommendation of the cooldown window
     scale-down limit at most N (or N %) fewer per minute
-    bounds           clamp to [min-replicas, max-replicas]
+
+Clamping before the limits (rather than last) gives the same count and the
+truer reason: a workload held at its min is `AtMin`, not `Stabilizing`.
 
 The Kubernetes HPA has the same steps in `replica_calculator.go` and
 `horizontal.go`, but its stabilization reads the clock and mutates controller
@@ -83,14 +86,15 @@ def decide(
     _recommend(draft, demand, needed, policy, throughput)
     _activation(draft, demand, policy, current)
     _tolerance(draft, needed, policy, current)
-    recommended = min(max(draft.value, policy.min_replicas), policy.max_replicas)
+    _bounds(draft, policy)
+    recommended = draft.value
     window = (*history.recommendations, (now, recommended))
     if draft.value > current:
         _limit_up(draft, policy.scale_up_limit, current, history.changes)
     elif draft.value < current:
         _stabilize(draft, window, policy, current)
         _limit_down(draft, policy.scale_down_limit, current, history.changes)
-    _bounds(draft, policy)
+    _bounds(draft, policy)  # again: a window from before max-replicas was lowered
 
     decision = Decision(
         current=current,
@@ -198,6 +202,8 @@ def _recommend(
 
 
 def _explain_need(demand: Demand, needed: float, policy: Policy, throughput: float | None) -> str:
+    if demand.idle:
+        return "nothing queued, in flight or arriving: need 0"
     if policy.rate_aware and throughput:
         rate = demand.publish_rate or 0.0
         return (

@@ -39,6 +39,7 @@ class Reason(StrEnum):
     PAUSED = "Paused"
     # Reported outside decide(), listed here so every outcome has one vocabulary.
     INVALID_BINDING = "InvalidBinding"
+    WRITE_FAILED = "WriteFailed"
 
 
 #: Reasons under which the count may not move towards the recommendation;

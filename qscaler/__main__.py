@@ -1,0 +1,5 @@
+"""`python -m qscaler`: the same as the `qscaler` console script."""
+
+from qscaler.cli import main
+
+raise SystemExit(main())

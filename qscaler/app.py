@@ -1,0 +1,176 @@
+"""Wire the real adapters to the loop: what `qscaler run` and `plan` start.
+
+Everything process-wide is built here and nowhere else: the queue source from
+the settings, the Kubernetes client (counting its requests into the metrics),
+the watch caches, the writer gated by the Lease, the Event sink, the metrics
+registry and the HTTP endpoints. The loop itself only sees protocols.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from qscaler.bindings_file import load_bindings
+from qscaler.loop import AlwaysLeader, ClusterView, Controller, Leadership, LoopConfig, ScaleWriter
+from qscaler.record.metrics import Metrics
+from qscaler.record.recorder import EventSink, Reporter
+from qscaler.record.server import Health, serve
+from qscaler.record.status import status_document
+from qscaler.settings import Settings
+from qscaler.sources import QueueSource
+
+log = logging.getLogger("qscaler")
+
+
+def make_source(settings: Settings) -> QueueSource:
+    """The queue source the settings ask for."""
+    if settings.source == "amqp":
+        from qscaler.sources.amqp import AmqpSource
+
+        return AmqpSource.from_settings(settings)
+    from qscaler.sources.management import ManagementSource
+
+    return ManagementSource.from_settings(settings)
+
+
+@dataclass
+class Runtime:
+    """The running pieces, and how to stop them."""
+
+    controller: Controller
+    metrics: Metrics
+    health: Health
+    stoppers: list[Callable[[], None]] = field(default_factory=list)
+    server: ThreadingHTTPServer | None = None
+    stop_event: threading.Event = field(default_factory=threading.Event)
+
+    def stop(self) -> None:
+        """Stop in reverse order of start (the Lease is released on the way)."""
+        self.stop_event.set()
+        for stopper in reversed(self.stoppers):
+            try:
+                stopper()
+            except Exception:  # shutting down: report, keep stopping the rest
+                log.exception("error while stopping")
+
+
+def build_runtime(
+    settings: Settings,
+    bindings: Path | None = None,
+    serve_http: bool = True,
+    registry: CollectorRegistry | None = None,
+) -> Runtime:
+    """Build (and start the background parts of) everything `run` needs."""
+    registry = registry or CollectorRegistry()
+    metrics = Metrics(registry)
+    health = Health(
+        time.monotonic, stuck_after_seconds=max(30.0, 6 * settings.poll_interval_seconds)
+    )
+    source = make_source(settings)
+    stoppers: list[Callable[[], None]] = [source.close]
+    cluster: ClusterView
+    writer: ScaleWriter | None = None
+    events: EventSink | None = None
+    leadership: Leadership = AlwaysLeader()
+    if bindings is not None:
+        cluster = load_bindings(bindings)
+    else:
+        cluster, writer, events, leadership = _kubernetes(settings, metrics, health, stoppers)
+    reporter = Reporter(metrics, events)
+    controller = Controller(
+        cluster=cluster,
+        source=source,
+        writer=None if bindings is not None else writer,
+        recorder=reporter,
+        clock=time.monotonic,
+        leadership=leadership,
+        config=LoopConfig(
+            defaults=settings.process_defaults(),
+            rate_smoothing_seconds=settings.rate_smoothing_seconds,
+            dry_run=settings.dry_run,
+        ),
+    )
+    runtime = Runtime(controller, metrics, health, stoppers)
+    if serve_http:
+        runtime.server = serve(
+            settings.metrics_address, settings.metrics_port, registry, health,
+            lambda: status_document(reporter.last_report),
+        )  # fmt: skip
+        stoppers.append(runtime.server.shutdown)
+    return runtime
+
+
+def _kubernetes(
+    settings: Settings, metrics: Metrics, health: Health, stoppers: list[Callable[[], None]]
+) -> tuple[ClusterView, ScaleWriter, EventSink, Leadership]:
+    from qscaler.kube.cache import ClusterCache
+    from qscaler.kube.client import make_api_client
+    from qscaler.kube.events import KubeEvents
+    from qscaler.kube.lease import LeaseElector
+    from qscaler.kube.writer import KubeWriter
+
+    def count(verb: str, resource: str, status: int) -> None:
+        metrics.kube_requests.labels(verb, resource, str(status)).inc()
+        if not 200 <= status < 300:
+            metrics.kube_errors.labels(verb, resource, str(status)).inc()
+
+    api = make_api_client(settings.kubeconfig, hook=count)
+    cache = ClusterCache(api, settings.label_selector, settings.namespaces)
+    cache.start()
+    stoppers.append(cache.stop)
+    health.synced = cache.synced
+    leadership: Leadership = AlwaysLeader()
+    if settings.leader_election:
+        elector = LeaseElector(
+            api,
+            settings.lease_name,
+            settings.resolved_lease_namespace(),
+            settings.identity,
+            lease_duration=settings.lease_duration_seconds,
+            renew_deadline=settings.renew_deadline_seconds,
+            retry_period=settings.retry_period_seconds,
+            on_change=lambda leading: metrics.leader.set(1 if leading else 0),
+        )
+        elector.start()
+        stoppers.append(elector.stop)
+        leadership = elector
+    writer = KubeWriter(api, may_write=leadership.is_leader)
+    events = KubeEvents(api, settings.identity, repeat_seconds=settings.event_repeat_seconds)
+    if not cache.wait_synced(timeout=60):
+        log.warning("watch caches not synced after 60s; continuing, readiness stays false")
+    return cache, writer, events, leadership
+
+
+def run_forever(runtime: Runtime, interval: float, once: bool = False) -> None:
+    """Cycle every `interval` seconds until SIGTERM/SIGINT (or once)."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        log.info("signal %s: stopping", signum)
+        runtime.stop_event.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    try:
+        while not runtime.stop_event.is_set():
+            started = time.monotonic()
+            try:
+                runtime.controller.cycle()
+                runtime.health.cycle_done()
+            except Exception:  # the loop must outlive any one bad cycle
+                log.exception("cycle failed")
+            if once:
+                break
+            runtime.stop_event.wait(max(0.0, interval - (time.monotonic() - started)))
+    finally:
+        runtime.stop()

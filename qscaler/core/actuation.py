@@ -1,0 +1,102 @@
+"""Plan the writes that carry a decision into the cluster, without making them.
+
+Two ways to act, chosen by whether an HPA targets the workload:
+
+* **No HPA**: qscaler owns the replica count and writes `spec.replicas` through
+  the scale subresource, only when it differs.
+* **An HPA targets it**: writing `spec.replicas` would start a fight (the HPA
+  undoes it within one sync). qscaler raises the HPA's *floor* instead:
+  `minReplicas = clamp(max(original floor, queue demand), .., maxReplicas)`,
+  so the HPA applies max(CPU demand, queue demand). The original floor is
+  remembered on the HPA and restored when the demand falls back. Scale to zero
+  is the one case where qscaler writes replicas under an HPA: at 0 replicas
+  the HPA parks itself, and qscaler brings the workload back on activation.
+
+Pure arithmetic, so the edge adapters stay thin and the rules are table-tested.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qscaler.core.workload import Hpa, Workload
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Writes to make, and the count they amount to (`applied`).
+
+    `desired` is the decision the plan carries out (so a write that meets a
+    conflict can be planned again from a fresh read).
+    `replicas`: write the workload's spec.replicas. `hpa_floor`: set the HPA's
+    minReplicas, recording `hpa_original` on it. `restore_hpa`: put the HPA's
+    original minReplicas back and forget it. `capped_by_hpa`: the HPA's
+    maxReplicas is below what the queue asks for.
+    """
+
+    applied: int
+    desired: int = 0
+    replicas: int | None = None
+    hpa_floor: int | None = None
+    hpa_original: int | None = None
+    restore_hpa: bool = False
+    capped_by_hpa: bool = False
+
+    @property
+    def writes(self) -> bool:
+        """True when the plan changes anything in the cluster."""
+        return self.replicas is not None or self.hpa_floor is not None or self.restore_hpa
+
+
+def held_count(workload: Workload, hpa: Hpa | None) -> int:
+    """The count qscaler currently holds the workload at: decide()'s `current`.
+
+    Without an HPA it is spec.replicas. With one it is the HPA's floor (the
+    HPA may run more replicas for CPU; that is its business), or 0 when the
+    workload is parked at zero.
+    """
+    if hpa is None or workload.replicas == 0:
+        return workload.replicas
+    return hpa.min_replicas
+
+
+def plan(desired: int, workload: Workload, hpa: Hpa | None) -> Plan:
+    """The writes that hold `workload` at `desired`."""
+    if hpa is None:
+        changed = desired != workload.replicas
+        return Plan(applied=desired, desired=desired, replicas=desired if changed else None)
+    original = hpa.original_min if hpa.original_min is not None else hpa.min_replicas
+    if desired == 0:
+        return Plan(
+            applied=0,
+            desired=0,
+            replicas=0 if workload.replicas != 0 else None,
+            restore_hpa=hpa.original_min is not None,
+        )
+    floor = min(max(original, desired), hpa.max_replicas)
+    wake = floor if workload.replicas == 0 else None
+    capped = desired > hpa.max_replicas
+    if floor > original:
+        unchanged = hpa.min_replicas == floor and hpa.original_min == original
+        return Plan(
+            applied=floor,
+            desired=desired,
+            replicas=wake,
+            hpa_floor=None if unchanged else floor,
+            hpa_original=original,
+            capped_by_hpa=capped,
+        )
+    return Plan(
+        applied=floor,
+        desired=desired,
+        replicas=wake,
+        restore_hpa=hpa.original_min is not None,
+        capped_by_hpa=capped,
+    )
+
+
+def plan_release(hpa: Hpa) -> Plan | None:
+    """Give an HPA its floor back when its workload no longer opts in."""
+    if hpa.original_min is None:
+        return None
+    return Plan(applied=hpa.original_min, desired=hpa.original_min, restore_hpa=True)

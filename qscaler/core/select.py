@@ -1,0 +1,98 @@
+"""Pick a workload's queues out of a vhost snapshot.
+
+Exact names are dictionary lookups. `re:` patterns are matched against every
+queue name of the vhost, which at 5,000 queues per vhost and hundreds of
+pattern bindings would dominate a cycle, so matches are cached per pattern
+until the vhost's set of queue names changes (queues come and go rarely; their
+counts change every poll). Patterns come from users, so each match runs under
+a time budget: a catastrophic pattern becomes an error for its own workload
+instead of a stalled controller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import regex
+
+from qscaler.core.model import Observation, QueueSample, VhostSnapshot
+from qscaler.core.policy import QueueSelector
+
+#: Seconds one pattern may spend matching one vhost's names in one cycle.
+PATTERN_BUDGET_SECONDS = 0.25
+
+
+class PatternTooSlow(Exception):
+    """A `re:` pattern exceeded its time budget."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Cached:
+    names_key: int
+    matched: tuple[str, ...]
+
+
+class QueueMatcher:
+    """Caches which names each (vhost, pattern) matches."""
+
+    def __init__(self, budget_seconds: float = PATTERN_BUDGET_SECONDS) -> None:
+        self.budget = budget_seconds
+        self._cache: dict[tuple[str, str], _Cached] = {}
+
+    def matching(
+        self, vhost: str, pattern: regex.Pattern[str], names: Sequence[str], names_key: int
+    ) -> tuple[str, ...]:
+        """Names in `names` that `pattern` matches; `names_key` identifies the set."""
+        key = (vhost, pattern.pattern)
+        cached = self._cache.get(key)
+        if cached is not None and cached.names_key == names_key:
+            return cached.matched
+        try:
+            matched = tuple(n for n in names if pattern.search(n, timeout=self.budget))
+        except TimeoutError as exc:
+            raise PatternTooSlow(pattern.pattern) from exc
+        self._cache[key] = _Cached(names_key, matched)
+        return matched
+
+
+@dataclass(frozen=True, slots=True)
+class VhostView:
+    """One vhost's smoothed samples, with what matching needs computed once."""
+
+    snapshot: VhostSnapshot
+    samples: Mapping[str, QueueSample]
+    names: tuple[str, ...]
+    names_key: int
+
+    @classmethod
+    def of(cls, snapshot: VhostSnapshot, samples: Mapping[str, QueueSample]) -> VhostView:
+        """Build the view; `names_key` changes when the set of names changes."""
+        names = tuple(sorted(samples))
+        return cls(snapshot, samples, names, hash(names))
+
+
+def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatcher) -> Observation:
+    """The observation one workload gets from its vhost's view (None: never read)."""
+    if view is None:
+        return Observation(queues=(), observed_at=None)
+    samples, read_at = view.samples, view.snapshot.read_at
+    missing = tuple(n for n in selector.names if n not in samples)
+    chosen = [n for n in selector.names if n in samples]
+    seen = set(chosen)
+    for pattern in selector.patterns:
+        try:
+            matched = matcher.matching(selector.vhost, pattern, view.names, view.names_key)
+        except PatternTooSlow:
+            return Observation(
+                queues=(),
+                observed_at=read_at,
+                error=f"pattern re:{pattern.pattern} took over {matcher.budget:g}s to "
+                "match the vhost's queue names; simplify it",
+            )
+        fresh = [n for n in matched if n not in seen]
+        chosen.extend(fresh)
+        seen.update(fresh)
+    return Observation(
+        queues=tuple(samples[n] for n in chosen), observed_at=read_at, missing=missing
+    )

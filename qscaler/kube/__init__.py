@@ -1,0 +1,1 @@
+"""The Kubernetes adapters: watch caches, writes, Events and the leader Lease."""

@@ -1,0 +1,124 @@
+"""The Kubernetes API client qscaler uses, and the translation of its errors.
+
+`CountingApiClient` is the official client with one addition: every request
+is counted by verb, resource and HTTP status (the scale benchmark's "zero API
+calls per cycle at steady state" is read from this, and so is the
+`qscaler_kubernetes_requests_total` metric). `translate` turns the client's
+`ApiException` into the `KubeError` tree with the verb and resource named, so a
+403 tells the operator exactly which RBAC rule is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from qscaler.errors import KubeConflict, KubeError, KubeForbidden, KubeNotFound
+
+#: Called with (verb, resource, status) after every request; status 0 when
+#: the server was not reached.
+RequestHook = Callable[[str, str, int], None]
+
+
+class CountingApiClient(client.ApiClient):  # type: ignore[misc]
+    """The official ApiClient, counting every request it makes."""
+
+    def __init__(self, configuration: Any = None, hook: RequestHook | None = None) -> None:
+        super().__init__(configuration)
+        self.hook = hook
+        self.counts: Counter[tuple[str, str, int]] = Counter()
+        self._lock = threading.Lock()
+
+    def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+        """Make the request and count it."""
+        verb, resource = describe_request(method, url)
+        status = 0
+        try:
+            response = super().call_api(method, url, *args, **kwargs)
+            status = int(getattr(response, "status", 0) or 0)
+            return response
+        except ApiException as exc:
+            status = int(exc.status or 0)
+            raise
+        finally:
+            with self._lock:
+                self.counts[(verb, resource, status)] += 1
+            if self.hook is not None:
+                self.hook(verb, resource, status)
+
+    def total_requests(self) -> int:
+        """Requests made so far."""
+        with self._lock:
+            return sum(self.counts.values())
+
+
+def describe_request(method: str, url: str) -> tuple[str, str]:
+    """The RBAC verb and resource of a request: ("patch", "deployments/scale")."""
+    parts = urlsplit(url)
+    segments = [s for s in parts.path.split("/") if s]
+    if segments[:1] == ["api"]:
+        segments = segments[2:]
+    elif segments[:1] == ["apis"]:
+        segments = segments[3:]
+    if len(segments) >= 2 and segments[0] == "namespaces" and len(segments) > 2:
+        segments = segments[2:]
+    resource = segments[0] if segments else "/"
+    if len(segments) >= 3:
+        resource += "/" + segments[2]
+    method = method.upper()
+    if method == "GET":
+        watching = parse_qs(parts.query).get("watch", [""])[0] in ("true", "1")
+        verb = "watch" if watching else ("list" if len(segments) == 1 else "get")
+    else:
+        verb = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+            method, method.lower()
+        )
+    return verb, resource
+
+
+def make_api_client(kubeconfig: Path | None, hook: RequestHook | None = None) -> CountingApiClient:
+    """A client from the kubeconfig given, else in-cluster, else ~/.kube/config."""
+    configuration = client.Configuration()
+    if kubeconfig is not None:
+        config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    else:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)
+    return CountingApiClient(configuration, hook)
+
+
+def translate(exc: ApiException, verb: str, resource: str) -> KubeError:
+    """The KubeError for a failed call, naming what was attempted."""
+    status = int(exc.status or 0)
+    detail = _message(exc)
+    if status == 403:
+        return KubeForbidden(verb, resource, status, detail)
+    if status == 404:
+        return KubeNotFound(verb, resource, status, detail)
+    if status == 409:
+        return KubeConflict(verb, resource, status, detail)
+    return KubeError(verb, resource, status, detail)
+
+
+def _message(exc: ApiException) -> str:
+    body = exc.body
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            message = json.loads(body).get("message")
+            if message:
+                return str(message)
+        except (ValueError, AttributeError):
+            pass
+    return str(exc.reason or "no detail")

@@ -1,0 +1,1 @@
+"""Reporting: Prometheus metrics, Kubernetes Events, logs and the HTTP endpoints."""

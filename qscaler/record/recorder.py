@@ -1,0 +1,251 @@
+"""Report every outcome the loop produces: metrics, Events, logs, /status.
+
+One place turns an `Outcome` into all its reports, so the metric label, the
+Event reason and the log field are always the same word. Events go through
+the small `EventSink` protocol (the Kubernetes adapter aggregates repeats);
+without a cluster the sink is a no-op.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from prometheus_client import Counter, Gauge
+
+from qscaler.core.model import Decision
+from qscaler.core.reasons import HELD_BACK, UNTRUSTED_DATA, Reason
+from qscaler.core.workload import Workload, WorkloadRef
+from qscaler.errors import SourceError
+from qscaler.outcome import CycleReport, Outcome
+from qscaler.record.metrics import HOLD_CAPPED_BY_HPA, HOLD_DRY_RUN, HOLD_NOT_LEADER, Metrics
+
+decisions_log = logging.getLogger("qscaler.decision")
+errors_log = logging.getLogger("qscaler.error")
+
+NORMAL, WARNING = "Normal", "Warning"
+_HOLDS = {"dry_run": HOLD_DRY_RUN, "not_leader": HOLD_NOT_LEADER, "paused": Reason.PAUSED.value}
+
+
+class EventSink(Protocol):
+    """Where Kubernetes Events go."""
+
+    def emit(self, workload: Workload, event_type: str, reason: str, message: str) -> None:
+        """Record an Event on the workload (repeats may be aggregated)."""
+        ...
+
+
+class NoEvents:
+    """An EventSink for runs without a cluster."""
+
+    def emit(self, workload: Workload, event_type: str, reason: str, message: str) -> None:
+        """Drop the event."""
+
+
+class Reporter:
+    """The loop's Recorder: metrics, Events and logs, plus the last report."""
+
+    def __init__(
+        self,
+        metrics: Metrics,
+        events: EventSink | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.metrics = metrics
+        self.events = events or NoEvents()
+        self.wall_clock = wall_clock
+        self.last_report: CycleReport | None = None
+        self._held: dict[WorkloadRef, set[str]] = {}
+        self._decision_labels: dict[WorkloadRef, set[tuple[str, str]]] = {}
+        self._queue_states: set[WorkloadRef] = set()
+
+    # --- Recorder protocol ---
+
+    def outcome(self, outcome: Outcome) -> None:
+        """Report one workload's outcome."""
+        labels = _labels(outcome.ref)
+        self.metrics.spec_replicas.labels(*labels).set(outcome.workload.replicas)
+        self.metrics.binding_valid.labels(*labels).set(0 if outcome.policy is None else 1)
+        if outcome.policy is not None:
+            self.metrics.replicas_min.labels(*labels).set(outcome.policy.min_replicas)
+            self.metrics.replicas_max.labels(*labels).set(outcome.policy.max_replicas)
+            self.metrics.dry_run.labels(*labels).set(1 if outcome.held == "dry_run" else 0)
+        if outcome.observation is not None and outcome.decision is not None:
+            self._observation(outcome, outcome.decision)
+        self._set_held(outcome)
+        self._events_and_logs(outcome)
+
+    def source_read(self, vhost: str, error: SourceError | None, at: float) -> None:
+        """Count a vhost read; a failure is logged and counted by kind."""
+        self.metrics.source_reads.labels(vhost).inc()
+        if error is None:
+            self.metrics.last_poll.labels(vhost).set(self.wall_clock())
+            return
+        self.metrics.source_errors.labels(vhost, error.kind).inc()
+        errors_log.warning(
+            "reading vhost %r failed: %s", vhost, error,
+            extra={"fields": {"vhost": vhost, "kind": error.kind}},
+        )  # fmt: skip
+
+    def cycle(self, report: CycleReport) -> None:
+        """Loop health, workload counts, and removal of departed workloads' series."""
+        self.last_report = report
+        self.metrics.leader.set(1 if report.leader else 0)
+        self.metrics.cycle_seconds.observe(max(0.0, report.finished_at - report.started_at))
+        self.metrics.last_cycle.set(self.wall_clock())
+        if not report.leader:
+            return
+        self.metrics.workloads.set(len(report.outcomes))
+        self.metrics.invalid_bindings.set(sum(1 for o in report.outcomes if o.policy is None))
+        self._remove_departed({o.ref for o in report.outcomes})
+
+    # --- metrics ---
+
+    def _observation(self, outcome: Outcome, decision: Decision) -> None:
+        labels = _labels(outcome.ref)
+        m = self.metrics
+        observation = outcome.observation
+        assert observation is not None
+        m.replicas_current.labels(*labels).set(decision.current)
+        m.replicas_desired.labels(*labels).set(decision.desired)
+        if outcome.plan is not None and (outcome.written or not outcome.plan.writes):
+            m.replicas_applied.labels(*labels).set(outcome.plan.applied)
+        m.decisions.labels(*labels, decision.direction.value, decision.reason.value).inc()
+        self._decision_labels.setdefault(outcome.ref, set()).add(
+            (decision.direction.value, decision.reason.value)
+        )
+        if decision.reason in UNTRUSTED_DATA:
+            return  # keep the last trustworthy queue view rather than zeros
+        if decision.recommended is not None:
+            m.replicas_recommended.labels(*labels).set(decision.recommended)
+        if decision.backlog is not None:
+            m.backlog.labels(*labels).set(decision.backlog)
+        d = decision.details
+        m.queue_messages.labels(*labels, "ready").set(d.get("messages_ready", 0))
+        m.queue_messages.labels(*labels, "unacknowledged").set(d.get("messages_unacknowledged", 0))
+        self._queue_states.add(outcome.ref)
+        m.consumers.labels(*labels).set(d.get("consumers", 0))
+        m.queues_matched.labels(*labels).set(len(observation.queues))
+        if "publish_rate" in d:
+            m.publish_rate.labels(*labels).set(d["publish_rate"])
+        if "ack_rate" in d:
+            m.ack_rate.labels(*labels).set(d["ack_rate"])
+        if decision.throughput is not None:
+            m.throughput.labels(*labels).set(decision.throughput)
+
+    def _set_held(self, outcome: Outcome) -> None:
+        now_held: set[str] = set()
+        reason = outcome.reason
+        if reason is not None and reason in HELD_BACK:
+            now_held.add(reason.value)
+        if outcome.held is not None:
+            now_held.add(_HOLDS[outcome.held])
+        if outcome.plan is not None and outcome.plan.capped_by_hpa:
+            now_held.add(HOLD_CAPPED_BY_HPA)
+        before = self._held.get(outcome.ref, set())
+        labels = _labels(outcome.ref)
+        for gone in before - now_held:
+            self.metrics.held_back.remove(*labels, gone)
+        for held in now_held:
+            self.metrics.held_back.labels(*labels, held).set(1)
+        self._held[outcome.ref] = now_held
+
+    def _remove_departed(self, present: set[WorkloadRef]) -> None:
+        departed = (set(self._held) | set(self._decision_labels) | self._queue_states) - present
+        for ref in departed:
+            labels = _labels(ref)
+            for gauge in self.metrics.workload_gauges():
+                _remove(gauge, labels)
+            for state in ("ready", "unacknowledged"):
+                _remove(self.metrics.queue_messages, (*labels, state))
+            for reason in self._held.pop(ref, set()):
+                _remove(self.metrics.held_back, (*labels, reason))
+            for direction, reason in self._decision_labels.pop(ref, set()):
+                _remove(self.metrics.decisions, (*labels, direction, reason))
+            self._queue_states.discard(ref)
+
+    # --- events and logs ---
+
+    def _events_and_logs(self, outcome: Outcome) -> None:
+        fields = _fields(outcome)
+        decision, workload = outcome.decision, outcome.workload
+        if outcome.policy is None:
+            self._warn(
+                workload, Reason.INVALID_BINDING.value, f"invalid binding: {outcome.error}", fields
+            )
+        elif outcome.reason is Reason.WRITE_FAILED:
+            self._warn(
+                workload, Reason.WRITE_FAILED.value, f"write failed: {outcome.error}", fields
+            )
+        elif decision is None:
+            self._warn(workload, "InternalError", outcome.error or "no decision", fields)
+        elif decision.reason in UNTRUSTED_DATA:
+            self._warn(workload, decision.reason.value, decision.message, fields)
+        elif outcome.written:
+            self._normal(workload, decision.reason.value, _describe_write(outcome), fields)
+        elif outcome.held == "dry_run":
+            self._normal(
+                workload,
+                decision.reason.value,
+                "dry-run: would " + _describe_write(outcome),
+                fields,
+            )
+
+    def _warn(
+        self, workload: Workload, reason: str, message: str, fields: dict[str, object]
+    ) -> None:
+        errors_log.warning("%s %s: %s", workload.ref, reason, message, extra={"fields": fields})
+        self.events.emit(workload, WARNING, reason, message)
+
+    def _normal(
+        self, workload: Workload, reason: str, message: str, fields: dict[str, object]
+    ) -> None:
+        decisions_log.info("%s %s: %s", workload.ref, reason, message, extra={"fields": fields})
+        self.events.emit(workload, NORMAL, reason, message)
+
+
+def _labels(ref: WorkloadRef) -> tuple[str, str, str]:
+    return (ref.namespace, ref.name, ref.kind)
+
+
+def _remove(metric: Gauge | Counter, labels: tuple[str, ...]) -> None:
+    with contextlib.suppress(KeyError):
+        metric.remove(*labels)
+
+
+def _fields(outcome: Outcome) -> dict[str, object]:
+    fields: dict[str, object] = {
+        "namespace": outcome.ref.namespace,
+        "workload": outcome.ref.name,
+        "kind": outcome.ref.kind,
+    }
+    if outcome.decision is not None:
+        d = outcome.decision
+        fields.update(current=d.current, desired=d.desired, reason=d.reason.value)
+    elif outcome.reason is not None:
+        fields["reason"] = outcome.reason.value
+    if outcome.plan is not None:
+        fields["applied"] = outcome.plan.applied
+    if outcome.held is not None:
+        fields["held"] = outcome.held
+    return fields
+
+
+def _describe_write(outcome: Outcome) -> str:
+    decision, planned, hpa = outcome.decision, outcome.plan, outcome.hpa
+    assert decision is not None
+    assert planned is not None
+    parts = []
+    if planned.replicas is not None:
+        parts.append(f"scale {outcome.workload.replicas} → {planned.replicas}")
+    if hpa is not None and planned.hpa_floor is not None:
+        parts.append(
+            f"set HPA {hpa.name} minReplicas {hpa.min_replicas} → {planned.hpa_floor} "
+            f"(original {planned.hpa_original})"
+        )
+    if hpa is not None and planned.restore_hpa:
+        parts.append(f"restore HPA {hpa.name} minReplicas to {hpa.original_min}")
+    return "; ".join(parts) + f" ({decision.message})"

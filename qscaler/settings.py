@@ -1,0 +1,145 @@
+"""The process configuration: one class, read from `QSCALER_*` variables.
+
+Per-workload policy lives in annotations (`qscaler.core.binding`); this is only
+what the process itself needs: where RabbitMQ is, how to authenticate, how
+often to poll, what to watch, where to serve metrics. Secrets can come from
+files (`QSCALER_PASSWORD_FILE`, or files named after the variables in
+`QSCALER_SECRETS_DIR`), which is how a Kubernetes Secret is mounted. A bad
+value is a `SettingsError` at start-up: the one configuration error that is
+fatal.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from qscaler.core.binding import ENABLED_LABEL, ProcessDefaults
+from qscaler.errors import SettingsError
+
+_SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+
+class Settings(BaseSettings):
+    """Every process-level knob, with the default a production install wants."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QSCALER_", extra="ignore", validate_default=True, frozen=True
+    )
+
+    # --- RabbitMQ ---
+    source: Literal["management", "amqp"] = "management"
+    management_url: str = "http://localhost:15672"
+    amqp_url: str = "amqp://localhost:5672"
+    username: str = "guest"
+    password: SecretStr = SecretStr("guest")
+    username_file: Path | None = None
+    password_file: Path | None = None
+    tls_ca_file: Path | None = None
+    tls_verify: bool = True
+    request_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    poll_interval_seconds: float = Field(5.0, gt=0, le=3600)
+    rate_smoothing_seconds: float = Field(15.0, ge=0, le=3600)
+
+    # --- policy defaults (annotations override per workload where they can) ---
+    stale_after_seconds: float = Field(60.0, gt=0)
+    fallback_after_failures: int = Field(3, ge=1)
+    default_cooldown_seconds: float = Field(300.0, ge=0)
+
+    # --- Kubernetes ---
+    kubeconfig: Path | None = None
+    label_selector: str = f"{ENABLED_LABEL}=true"
+    namespaces: list[str] = Field(default_factory=list)  # empty: all namespaces
+    dry_run: bool = False
+    leader_election: bool = True
+    lease_name: str = "qscaler-leader"
+    lease_namespace: str = ""  # empty: the pod's own namespace
+    lease_duration_seconds: float = Field(15.0, gt=1)
+    renew_deadline_seconds: float = Field(10.0, gt=1)
+    retry_period_seconds: float = Field(2.0, gt=0)
+    identity: str = Field(default_factory=socket.gethostname)
+    event_repeat_seconds: float = Field(300.0, ge=0)
+
+    # --- serving and logging ---
+    metrics_address: str = "0.0.0.0"  # noqa: S104 - a pod serves its metrics on its own IP
+    metrics_port: int = Field(8080, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("namespaces", mode="before")
+    @classmethod
+    def _split_namespaces(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [n.strip() for n in value.split(",") if n.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _check_lease_timings(self) -> Settings:
+        if (
+            not self.lease_duration_seconds
+            > self.renew_deadline_seconds
+            > self.retry_period_seconds
+        ):
+            raise ValueError(
+                "lease timings must satisfy lease_duration_seconds > renew_deadline_seconds "
+                "> retry_period_seconds"
+            )
+        return self
+
+    def rabbitmq_username(self) -> str:
+        """The username, from its file when one is configured."""
+        if self.username_file is not None:
+            return _read_secret(self.username_file, "username_file")
+        return self.username
+
+    def rabbitmq_password(self) -> str:
+        """The password, from its file when one is configured."""
+        if self.password_file is not None:
+            return _read_secret(self.password_file, "password_file")
+        return self.password.get_secret_value()
+
+    def process_defaults(self) -> ProcessDefaults:
+        """The policy knobs that come from settings rather than annotations."""
+        return ProcessDefaults(
+            stale_after_seconds=self.stale_after_seconds,
+            fallback_after_failures=self.fallback_after_failures,
+            default_cooldown_seconds=self.default_cooldown_seconds,
+        )
+
+    def resolved_lease_namespace(self) -> str:
+        """Where the Lease lives: the setting, else the pod's namespace, else default."""
+        if self.lease_namespace:
+            return self.lease_namespace
+        if _SA_NAMESPACE_FILE.exists():
+            return _SA_NAMESPACE_FILE.read_text().strip()
+        return os.environ.get("POD_NAMESPACE", "default")
+
+
+def _read_secret(path: Path, name: str) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as exc:
+        raise SettingsError(f"QSCALER_{name.upper()} {path}: cannot read ({exc.strerror})") from exc
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read the settings, turning validation errors into one readable SettingsError."""
+    options: dict[str, Any] = dict(overrides)
+    secrets_dir = os.environ.get("QSCALER_SECRETS_DIR")
+    if secrets_dir:
+        options["_secrets_dir"] = secrets_dir
+    try:
+        return Settings(**options)
+    except ValidationError as exc:
+        problems = [
+            f"QSCALER_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
+            if err["loc"]
+            else err["msg"]
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        raise SettingsError("invalid settings: " + "; ".join(problems)) from None
