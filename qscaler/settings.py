@@ -14,10 +14,10 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from qscaler.core.binding import ENABLED_LABEL, ProcessDefaults
 from qscaler.errors import SettingsError
@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     # --- Kubernetes ---
     kubeconfig: Path | None = None
     label_selector: str = f"{ENABLED_LABEL}=true"
-    namespaces: list[str] = Field(default_factory=list)  # empty: all namespaces
+    # Comma-separated in the environment; empty: all namespaces.
+    namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
     dry_run: bool = False
     leader_election: bool = True
     lease_name: str = "qscaler-leader"

@@ -16,11 +16,12 @@ source "$here/versions.sh"
 bin=$(qscaler_k8s_bin_dir)
 export GOTOOLCHAIN=local CGO_ENABLED=0
 
-wanted=(kube-apiserver kube-controller-manager kube-scheduler etcd kwok)
+wanted=(kube-apiserver kube-controller-manager kube-scheduler kubectl etcd kwok)
 missing=()
 for b in "${wanted[@]}"; do [[ -x $bin/$b ]] || missing+=("$b"); done
 if [[ ${#missing[@]} -eq 0 && -d $bin/kwok-stages ]]; then
   echo "control plane binaries cached in $bin"
+  cat "$bin/build-stats.txt" 2>/dev/null
   exit 0
 fi
 
@@ -39,7 +40,8 @@ build_all() {
   (cd "$here/go" && go build -mod=readonly -trimpath -ldflags "$ldflags" -o "$bin/" \
       k8s.io/kubernetes/cmd/kube-apiserver \
       k8s.io/kubernetes/cmd/kube-controller-manager \
-      k8s.io/kubernetes/cmd/kube-scheduler)
+      k8s.io/kubernetes/cmd/kube-scheduler \
+      k8s.io/kubernetes/cmd/kubectl)
   (cd "$here/etcd" && go build -mod=readonly -trimpath -ldflags "-s -w" -o "$bin/etcd" \
       go.etcd.io/etcd/server/v3)
   GOBIN="$bin" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"

@@ -1,0 +1,56 @@
+# qscaler's two front doors:
+#   make demo   run qscaler's real control loop on a simulated broker and cluster
+#   make test   install everything and run the whole test suite
+# Both work on a fresh machine (Debian 12, Python 3.11, Go 1.26, root for apt).
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install deps rabbitmq-install k8s-build check unit integration e2e bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/qscaler demo $(ARGS)
+
+## everything the tests need that is not Python: RabbitMQ (Debian) and the control plane (Go)
+deps: rabbitmq-install k8s-build
+
+rabbitmq-install:
+	tests/rabbitmq/install.sh
+
+k8s-build:
+	tests/k8s/build.sh
+
+check: install
+	$(VENV)/bin/ruff check qscaler tests
+	$(VENV)/bin/ruff format --check qscaler tests
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+## the whole suite: static checks, unit, simulator, RabbitMQ integration, Kubernetes end-to-end
+test: deps check
+	QSCALER_HYPOTHESIS_EXAMPLES=$${QSCALER_HYPOTHESIS_EXAMPLES:-10000} $(VENV)/bin/pytest
+
+unit: install
+	$(VENV)/bin/pytest tests/unit tests/sim
+
+integration: install rabbitmq-install
+	$(VENV)/bin/pytest -m rabbitmq
+
+e2e: install deps
+	$(VENV)/bin/pytest -m k8s
+
+bench: install
+	$(VENV)/bin/qscaler bench $${TRACES:-bench/traces} --policy bench/policy.yaml
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,263 @@
+"""qscaler end to end: a real broker, a real control plane, deploy/'s RBAC.
+
+Every test runs `qscaler run` as a process with a ServiceAccount token from
+deploy/base, so passing tests also prove those permissions suffice.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
+
+from tests.e2e.conftest import ENABLED, StartQscaler, consumer_annotations
+from tests.harness.k8s import ControlPlane, wait_for
+from tests.harness.rabbitmq import Broker
+
+pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq, pytest.mark.slow]
+
+
+def replicas(plane: ControlPlane, namespace: str, name: str) -> int:
+    return int(plane.read_deployment(namespace, name)["spec"].get("replicas", 1))
+
+
+def events(
+    plane: ControlPlane, namespace: str, name: str, reason: str | None = None
+) -> list[dict[str, Any]]:
+    found = plane.events(namespace, name)
+    return [e for e in found if reason is None or e["reason"] == reason]
+
+
+class ReplicaHistory:
+    """Every spec.replicas the Deployment had, recorded from a real watch."""
+
+    def __init__(self, plane: ControlPlane, namespace: str, name: str) -> None:
+        self.values: list[int] = []
+        self._stop = threading.Event()
+        apps = plane.apps()
+
+        def run() -> None:
+            version = None
+            while not self._stop.is_set():
+                kwargs: dict[str, Any] = {
+                    "field_selector": f"metadata.name={name}",
+                    "timeout_seconds": 2,
+                }
+                if version:
+                    kwargs["resource_version"] = version
+                stream = apps.list_namespaced_deployment(
+                    namespace, watch=True, _preload_content=False, **kwargs
+                )
+                for line in iter_resp_lines(stream):
+                    if not line.strip():
+                        continue
+                    obj = json.loads(line)["object"]
+                    version = obj["metadata"]["resourceVersion"]
+                    value = obj["spec"].get("replicas", 1)
+                    if not self.values or self.values[-1] != value:
+                        self.values.append(value)
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> list[int]:
+        self._stop.set()
+        self._thread.join(timeout=10)
+        return self.values
+
+
+def test_scales_from_zero_to_max_and_back_to_zero(
+    control_plane: ControlPlane,
+    broker: Broker,
+    vhost: str,
+    namespace: str,
+    start_qscaler: StartQscaler,
+) -> None:
+    broker.declare_queues(vhost, "work")
+    control_plane.deployment(
+        namespace,
+        "worker",
+        0,
+        consumer_annotations(vhost, "work", min_replicas="0", max_replicas="5"),
+        ENABLED,
+    )
+    start_qscaler()
+    broker.publish(vhost, "work", 100)
+    wait_for("5 replicas", lambda: replicas(control_plane, namespace, "worker") == 5, timeout=60)
+    wait_for(
+        "5 kwok pods Ready", lambda: control_plane.ready_pods(namespace, "worker") == 5, timeout=60
+    )
+    assert events(control_plane, namespace, "worker", "ScaleFromZero")
+
+    assert broker.consume(vhost, "work", 100) == 100
+    wait_for(
+        "back to 0 after the cooldown",
+        lambda: replicas(control_plane, namespace, "worker") == 0,
+        timeout=60,
+    )
+    assert events(control_plane, namespace, "worker", "ScaleToZero")
+
+
+def test_raises_the_hpa_floor_instead_of_fighting_the_hpa(
+    control_plane: ControlPlane,
+    broker: Broker,
+    vhost: str,
+    namespace: str,
+    start_qscaler: StartQscaler,
+) -> None:
+    broker.declare_queues(vhost, "work")
+    annotations = consumer_annotations(vhost, "work", min_replicas="1", max_replicas="8")
+    control_plane.deployment(namespace, "worker", 1, annotations, ENABLED)
+    control_plane.hpa(namespace, "worker", "worker", min_replicas=1, max_replicas=8)
+    history = ReplicaHistory(control_plane, namespace, "worker")
+    qscaler = start_qscaler()
+
+    broker.publish(vhost, "work", 60)
+    wait_for(
+        "the HPA's minReplicas raised to 6",
+        lambda: control_plane.read_hpa(namespace, "worker")["spec"]["minReplicas"] == 6,
+        timeout=60,
+    )
+    hpa = control_plane.read_hpa(namespace, "worker")
+    assert hpa["metadata"]["annotations"]["qscaler.io/original-min-replicas"] == "1"
+    wait_for(
+        "the real HPA controller to scale to 6",
+        lambda: replicas(control_plane, namespace, "worker") == 6,
+        timeout=60,
+    )
+    managers = {
+        m["manager"]
+        for m in control_plane.read_deployment(namespace, "worker")["metadata"]["managedFields"]
+    }
+    assert "qscaler" not in managers, "qscaler must not write replicas under an HPA"
+
+    assert broker.consume(vhost, "work", 60) == 60
+    wait_for(
+        "the original minReplicas restored",
+        lambda: control_plane.read_hpa(namespace, "worker")["spec"]["minReplicas"] == 1,
+        timeout=60,
+    )
+    restored = control_plane.read_hpa(namespace, "worker")
+    assert "qscaler.io/original-min-replicas" not in (restored["metadata"].get("annotations") or {})
+
+    # Raise it again, then opt the workload out: the floor goes back at once.
+    broker.publish(vhost, "work", 30)
+    wait_for(
+        "the floor raised to 3",
+        lambda: control_plane.read_hpa(namespace, "worker")["spec"]["minReplicas"] == 3,
+        timeout=60,
+    )
+    control_plane.apps().patch_namespaced_deployment(
+        "worker",
+        namespace,
+        {"metadata": {"labels": {"qscaler.io/enabled": None}}},
+        _content_type="application/merge-patch+json",
+    )
+    wait_for(
+        "the floor restored after opting out",
+        lambda: control_plane.read_hpa(namespace, "worker")["spec"]["minReplicas"] == 1,
+        timeout=60,
+    )
+    values = history.stop()
+    assert values[0] == 1
+    assert values == sorted(values), f"replicas went down and up: {values}"
+    assert qscaler.metric("qscaler_leader") == 1
+
+
+def test_only_the_leader_writes_and_the_follower_takes_over(
+    control_plane: ControlPlane,
+    broker: Broker,
+    vhost: str,
+    namespace: str,
+    start_qscaler: StartQscaler,
+) -> None:
+    broker.declare_queues(vhost, "work")
+    annotations = consumer_annotations(
+        vhost, "work", min_replicas="0", max_replicas="10", cooldown="1h"
+    )
+    control_plane.deployment(namespace, "worker", 0, annotations, ENABLED)
+    timings = {
+        "lease_duration_seconds": "6",
+        "renew_deadline_seconds": "4",
+        "retry_period_seconds": "1",
+    }
+    first = start_qscaler("first", **timings)
+    wait_for("first to lead", lambda: first.metric("qscaler_leader") == 1, timeout=30)
+    second = start_qscaler("second", **timings)
+    wait_for("second to follow", lambda: second.metric("qscaler_leader") == 0, timeout=30)
+
+    broker.publish(vhost, "work", 30)
+    wait_for("3 replicas", lambda: replicas(control_plane, namespace, "worker") == 3, timeout=60)
+    writers = {
+        e.get("reportingInstance")
+        for e in events(control_plane, namespace, "worker", "ScaleFromZero")
+    }
+    assert writers == {"first"}
+
+    first.stop(signal.SIGKILL)  # a crash: the lease is not released
+    wait_for(
+        "second to take over within the lease duration",
+        lambda: second.metric("qscaler_leader") == 1,
+        timeout=6 + 4,
+    )
+    broker.publish(vhost, "work", 30)
+    wait_for(
+        "6 replicas, written by the new leader",
+        lambda: replicas(control_plane, namespace, "worker") == 6,
+        timeout=60,
+    )
+    scale_ups = events(control_plane, namespace, "worker", "ScaleUp")
+    assert {e.get("reportingInstance") for e in scale_ups} == {"second"}
+    assert sum(e.get("count", 1) for e in scale_ups) == 1, "one write for one change"
+
+
+def test_the_deployed_service_account_may_not_read_secrets(
+    control_plane: ControlPlane, qscaler_kubeconfig: Path, namespace: str
+) -> None:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(qscaler_kubeconfig), client_configuration=configuration)
+    core = client.CoreV1Api(client.ApiClient(configuration))
+    with pytest.raises(ApiException) as refused:
+        core.list_namespaced_secret(namespace)
+    assert refused.value.status == 403
+    with pytest.raises(ApiException) as refused:
+        core.list_secret_for_all_namespaces()
+    assert refused.value.status == 403
+
+
+def test_an_invalid_binding_is_reported_while_its_neighbour_keeps_scaling(
+    control_plane: ControlPlane,
+    broker: Broker,
+    vhost: str,
+    namespace: str,
+    start_qscaler: StartQscaler,
+) -> None:
+    broker.declare_queues(vhost, "good", "bad")
+    control_plane.deployment(namespace, "good", 1, consumer_annotations(vhost, "good"), ENABLED)
+    control_plane.deployment(
+        namespace, "bad", 1, consumer_annotations(vhost, "bad", max_replicas="lots"), ENABLED
+    )
+    qscaler = start_qscaler()
+    broker.publish(vhost, "good", 40)
+    broker.publish(vhost, "bad", 40)
+    wait_for(
+        "good to scale to 4", lambda: replicas(control_plane, namespace, "good") == 4, timeout=60
+    )
+    warnings = wait_for(
+        "an InvalidBinding Warning on bad",
+        lambda: events(control_plane, namespace, "bad", "InvalidBinding"),
+        timeout=30,
+    )
+    assert warnings[0]["type"] == "Warning"
+    assert 'qscaler.io/max-replicas "lots" is not a whole number' in warnings[0]["message"]
+    assert replicas(control_plane, namespace, "bad") == 1
+    labels = {"namespace": namespace, "workload": "bad", "kind": "Deployment"}
+    assert qscaler.metric("qscaler_binding_valid", **labels) == 0
+    assert qscaler.metric("qscaler_invalid_bindings") == 1

@@ -1,0 +1,65 @@
+"""The test bed itself: a real control plane whose HPA controller acts and whose RBAC bites."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from tests.harness.k8s import ControlPlane, wait_for
+
+pytestmark = pytest.mark.k8s
+
+
+def test_hpa_controller_raises_a_deployment_to_its_min_replicas(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    """No metrics-server: below minReplicas the HPA scales up before reading metrics."""
+    control_plane.deployment(namespace, "worker", replicas=1)
+    wait_for("1 ready pod", lambda: control_plane.ready_pods(namespace, "worker") == 1)
+    control_plane.hpa(namespace, "worker", "worker", min_replicas=3, max_replicas=8)
+    wait_for(
+        "the HPA controller to set 3 replicas",
+        lambda: control_plane.read_deployment(namespace, "worker")["spec"]["replicas"] == 3,
+    )
+    wait_for("3 kwok pods Ready", lambda: control_plane.ready_pods(namespace, "worker") == 3)
+
+
+def test_rbac_refuses_a_service_account_without_rights(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path
+) -> None:
+    control_plane.core().create_namespaced_service_account(
+        namespace, {"metadata": {"name": "nobody"}}
+    )
+    kubeconfig = control_plane.service_account_kubeconfig(namespace, "nobody", tmp_path)
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    core = client.CoreV1Api(client.ApiClient(configuration))
+    with pytest.raises(ApiException) as refused:
+        core.list_namespaced_secret(namespace)
+    assert refused.value.status == 403
+
+
+def test_a_second_control_plane_starts_from_the_cache_and_stops_cleanly(tmp_path: Path) -> None:
+    """Reuses the cached binaries (up.sh waits at most 60 s per component) and
+    leaves no process behind."""
+    if os.environ.get("QSCALER_SKIP_K8S") == "1":
+        pytest.skip("QSCALER_SKIP_K8S=1")
+    plane = ControlPlane.start(workdir=tmp_path / "cp", nodes=1)
+    pids = plane.pids()
+    try:
+        assert set(pids) == {
+            "etcd",
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kwok",
+        }
+        assert plane.core().list_namespace().items
+    finally:
+        plane.stop()
+    for name, pid in pids.items():
+        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"

@@ -1,0 +1,294 @@
+"""The real Kubernetes control plane for tests, driven from Python.
+
+`ControlPlane.start()` runs tests/k8s/up.sh (etcd, kube-apiserver,
+kube-controller-manager with the HPA controller, kube-scheduler and kwok on
+127.0.0.1), registers fake kwok nodes and hands out clients. Tests create
+real Namespaces, Deployments, HPAs and ServiceAccounts through the official
+client; nothing of the Kubernetes API is faked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+HERE = Path(__file__).resolve().parent
+K8S_DIR = HERE.parent / "k8s"
+T = TypeVar("T")
+
+
+def wait_for(
+    what: str, check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.25
+) -> T:
+    """Poll `check` until it returns something truthy; fail naming `what`."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class ControlPlane:
+    """A running control plane: its work dir, kubeconfig and API clients."""
+
+    workdir: Path
+    kubeconfig: Path
+    server: str
+    ca_file: Path
+
+    # --- lifecycle ---
+
+    @classmethod
+    def start(cls, workdir: Path | None = None, nodes: int = 1) -> ControlPlane:
+        """Bring one up (binaries must be built: tests/k8s/build.sh)."""
+        args = [str(K8S_DIR / "up.sh")]
+        if workdir is not None:
+            args.append(str(workdir))
+        done = subprocess.run(args, capture_output=True, text=True, timeout=180, check=False)
+        if done.returncode != 0:
+            raise RuntimeError(f"tests/k8s/up.sh failed:\n{done.stdout}\n{done.stderr}")
+        work = Path(done.stdout.strip().splitlines()[-1])
+        env = dict(line.split("=", 1) for line in (work / "env").read_text().splitlines() if line)
+        plane = cls(
+            work, Path(env["KUBECONFIG"]), env["QSCALER_K8S_SERVER"], Path(env["QSCALER_K8S_CA"])
+        )
+        plane.add_nodes(nodes)
+        return plane
+
+    def stop(self) -> None:
+        """Stop exactly the processes up.sh started."""
+        subprocess.run([str(K8S_DIR / "down.sh"), str(self.workdir)], check=False, timeout=120)
+
+    def pids(self) -> dict[str, int]:
+        """The PIDs up.sh saved, by component."""
+        pid_dir = self.workdir / "pids"
+        return {p.name: int(p.read_text()) for p in pid_dir.iterdir()} if pid_dir.exists() else {}
+
+    def logs(self) -> str:
+        """The tail of every component's log, for failure reports."""
+        out = []
+        for log in sorted((self.workdir / "logs").glob("*.log")):
+            lines = log.read_text(errors="replace").splitlines()[-40:]
+            out.append(f"==> {log.name} <==\n" + "\n".join(lines))
+        return "\n".join(out)
+
+    # --- clients ---
+
+    def api(self) -> client.ApiClient:
+        """A cluster-admin client (client certificate in system:masters)."""
+        configuration = client.Configuration()
+        config.load_kube_config(
+            config_file=str(self.kubeconfig), client_configuration=configuration
+        )
+        return client.ApiClient(configuration)
+
+    def core(self) -> client.CoreV1Api:
+        return client.CoreV1Api(self.api())
+
+    def apps(self) -> client.AppsV1Api:
+        return client.AppsV1Api(self.api())
+
+    def autoscaling(self) -> client.AutoscalingV2Api:
+        return client.AutoscalingV2Api(self.api())
+
+    def kubectl(self, *args: str, stdin: str | None = None, kubeconfig: Path | None = None) -> str:
+        """Run the kubectl built with the control plane; raise with its output on failure."""
+        binary = bin_dir() / "kubectl"
+        done = subprocess.run(
+            [str(binary), f"--kubeconfig={kubeconfig or self.kubeconfig}", *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed: {done.stderr}{done.stdout}")
+        return done.stdout
+
+    # --- objects ---
+
+    def add_nodes(self, count: int) -> None:
+        """Register fake kwok nodes and wait until kwok reports them Ready."""
+        template = yaml.safe_load((K8S_DIR / "fake-node.yaml").read_text())
+        core = self.core()
+        for i in range(count):
+            node = json.loads(json.dumps(template))
+            name = f"kwok-node-{i}"
+            node["metadata"]["name"] = name
+            node["metadata"]["labels"]["kubernetes.io/hostname"] = name
+            with contextlib.suppress(ApiException):
+                core.create_node(node)
+            wait_for(f"node {name} Ready", lambda n=name: _node_ready(core, n), timeout=60)
+
+    def namespace(self, prefix: str = "t") -> str:
+        """A fresh namespace whose default ServiceAccount exists (pods need it)."""
+        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+        core = self.core()
+        core.create_namespace({"metadata": {"name": name}})
+        wait_for(f"default ServiceAccount in {name}", lambda: _has_sa(core, name, "default"))
+        return name
+
+    def deployment(
+        self,
+        namespace: str,
+        name: str,
+        replicas: int,
+        annotations: dict[str, str] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        """A Deployment of one fake container; kwok makes its pods Ready."""
+        self.apps().create_namespaced_deployment(
+            namespace,
+            {
+                "metadata": {
+                    "name": name,
+                    "annotations": annotations or {},
+                    "labels": labels or {},
+                },
+                "spec": {
+                    "replicas": replicas,
+                    "selector": {"matchLabels": {"app": name}},
+                    "template": {
+                        "metadata": {"labels": {"app": name}},
+                        "spec": {
+                            "containers": [{"name": "consumer", "image": "fake.invalid/consumer"}]
+                        },
+                    },
+                },
+            },
+        )
+
+    def hpa(
+        self, namespace: str, name: str, target: str, min_replicas: int, max_replicas: int
+    ) -> None:
+        """An autoscaling/v2 CPU HPA targeting Deployment `target`."""
+        self.autoscaling().create_namespaced_horizontal_pod_autoscaler(
+            namespace,
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "scaleTargetRef": {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": target,
+                    },
+                    "minReplicas": min_replicas,
+                    "maxReplicas": max_replicas,
+                    "metrics": [
+                        {
+                            "type": "Resource",
+                            "resource": {
+                                "name": "cpu",
+                                "target": {"type": "Utilization", "averageUtilization": 60},
+                            },
+                        }
+                    ],
+                },
+            },
+        )
+
+    def read_deployment(self, namespace: str, name: str) -> dict[str, Any]:
+        response = self.apps().read_namespaced_deployment(name, namespace, _preload_content=False)
+        body: dict[str, Any] = json.loads(response.data)
+        return body
+
+    def read_hpa(self, namespace: str, name: str) -> dict[str, Any]:
+        response = self.autoscaling().read_namespaced_horizontal_pod_autoscaler(
+            name, namespace, _preload_content=False
+        )
+        body: dict[str, Any] = json.loads(response.data)
+        return body
+
+    def ready_pods(self, namespace: str, app: str) -> int:
+        pods = self.core().list_namespaced_pod(namespace, label_selector=f"app={app}")
+        return sum(
+            1
+            for p in pods.items
+            if p.metadata.deletion_timestamp is None
+            and any(c.type == "Ready" and c.status == "True" for c in (p.status.conditions or []))
+        )
+
+    def events(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        response = self.core().list_namespaced_event(
+            namespace, field_selector=f"involvedObject.name={name}", _preload_content=False
+        )
+        items: list[dict[str, Any]] = json.loads(response.data)["items"]
+        return items
+
+    def service_account_kubeconfig(self, namespace: str, name: str, directory: Path) -> Path:
+        """A kubeconfig that authenticates as the ServiceAccount (a TokenRequest token)."""
+        token = (
+            self.core()
+            .create_namespaced_service_account_token(
+                name, namespace, {"spec": {"expirationSeconds": 3600}}
+            )
+            .status.token
+        )
+        path = directory / f"{namespace}-{name}.kubeconfig"
+        path.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [
+                        {
+                            "name": "test",
+                            "cluster": {
+                                "server": self.server,
+                                "certificate-authority": str(self.ca_file),
+                            },
+                        }
+                    ],
+                    "users": [{"name": name, "user": {"token": token}}],
+                    "contexts": [{"name": "test", "context": {"cluster": "test", "user": name}}],
+                    "current-context": "test",
+                }
+            )
+        )
+        return path
+
+
+def bin_dir() -> Path:
+    """Where tests/k8s/build.sh caches the binaries (versions.sh decides)."""
+    out = subprocess.run(
+        ["bash", "-c", f"source {K8S_DIR / 'versions.sh'} && qscaler_k8s_bin_dir"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    return Path(out)
+
+
+def _node_ready(core: client.CoreV1Api, name: str) -> bool:
+    try:
+        node = core.read_node(name)
+    except ApiException:
+        return False
+    conditions = node.status.conditions or []
+    taints = node.spec.taints or []
+    ready = any(c.type == "Ready" and c.status == "True" for c in conditions)
+    return ready and not any(t.key == "node.kubernetes.io/not-ready" for t in taints)
+
+
+def _has_sa(core: client.CoreV1Api, namespace: str, name: str) -> bool:
+    try:
+        core.read_namespaced_service_account(name, namespace)
+    except ApiException:
+        return False
+    return True

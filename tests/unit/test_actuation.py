@@ -1,0 +1,107 @@
+"""The write plan: scale subresource without an HPA, HPA floor with one."""
+
+from __future__ import annotations
+
+import pytest
+
+from qscaler.core.actuation import Plan, held_count, plan, plan_release
+from qscaler.core.workload import Hpa, Workload, WorkloadRef
+
+REF = WorkloadRef("ns", "w")
+
+
+def workload(replicas: int) -> Workload:
+    return Workload(REF, replicas)
+
+
+def hpa(min_replicas: int = 2, max_replicas: int = 8, original: int | None = None) -> Hpa:
+    return Hpa("ns", "w-hpa", REF, min_replicas, max_replicas, original_min=original)
+
+
+@pytest.mark.parametrize(
+    ("desired", "replicas", "expected"),
+    [
+        pytest.param(5, 3, Plan(applied=5, desired=5, replicas=5), id="scale-up"),
+        pytest.param(3, 3, Plan(applied=3, desired=3), id="no-write-when-equal"),
+        pytest.param(0, 3, Plan(applied=0, desired=0, replicas=0), id="scale-to-zero"),
+    ],
+)
+def test_without_hpa_writes_replicas_only_when_they_differ(
+    desired: int, replicas: int, expected: Plan
+) -> None:
+    assert plan(desired, workload(replicas), None) == expected
+
+
+@pytest.mark.parametrize(
+    ("desired", "replicas", "the_hpa", "expected"),
+    [
+        pytest.param(
+            5,
+            3,
+            hpa(),
+            Plan(applied=5, desired=5, hpa_floor=5, hpa_original=2),
+            id="raise-floor-remembering-original",
+        ),
+        pytest.param(
+            5,
+            6,
+            hpa(5, 8, original=2),
+            Plan(applied=5, desired=5, hpa_original=2),
+            id="floor-already-set",
+        ),
+        pytest.param(
+            12,
+            8,
+            hpa(),
+            Plan(applied=8, desired=12, hpa_floor=8, hpa_original=2, capped_by_hpa=True),
+            id="capped-by-hpa-max",
+        ),
+        pytest.param(
+            1,
+            4,
+            hpa(5, 8, original=2),
+            Plan(applied=2, desired=1, restore_hpa=True),
+            id="restore-when-demand-falls",
+        ),
+        pytest.param(2, 4, hpa(), Plan(applied=2, desired=2), id="at-original-nothing-to-do"),
+        pytest.param(
+            0,
+            4,
+            hpa(5, 8, original=2),
+            Plan(applied=0, desired=0, replicas=0, restore_hpa=True),
+            id="to-zero-parks-the-hpa",
+        ),
+        pytest.param(
+            3,
+            0,
+            hpa(),
+            Plan(applied=3, desired=3, replicas=3, hpa_floor=3, hpa_original=2),
+            id="wake-from-zero",
+        ),
+        pytest.param(
+            1, 0, hpa(), Plan(applied=2, desired=1, replicas=2), id="wake-to-the-hpa-floor"
+        ),
+    ],
+)
+def test_with_hpa_never_fights_it(
+    desired: int, replicas: int, the_hpa: Hpa, expected: Plan
+) -> None:
+    assert plan(desired, workload(replicas), the_hpa) == expected
+
+
+def test_held_count_is_the_floor_under_an_hpa() -> None:
+    assert held_count(workload(7), None) == 7
+    assert held_count(workload(7), hpa(3, 8)) == 3
+    assert held_count(workload(0), hpa(3, 8)) == 0
+
+
+def test_release_restores_only_floors_qscaler_raised() -> None:
+    assert plan_release(hpa(5, 8, original=2)) == Plan(applied=2, desired=2, restore_hpa=True)
+    assert plan_release(hpa(5, 8)) is None
+
+
+def test_a_plan_writes_when_anything_changes() -> None:
+    assert not Plan(applied=3).writes
+    assert Plan(applied=3, replicas=3).writes
+    assert Plan(applied=3, hpa_floor=3).writes
+    assert Plan(applied=3, restore_hpa=True).writes

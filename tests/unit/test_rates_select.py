@@ -1,0 +1,89 @@
+"""Rate smoothing and queue selection."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import regex
+
+from qscaler.core.model import QueueStats, VhostSnapshot
+from qscaler.core.policy import QueueSelector
+from qscaler.core.rates import RateSmoother
+from qscaler.core.select import QueueMatcher, VhostView, observe
+
+
+def snapshot(at: float, **queues: tuple[int, float | None]) -> VhostSnapshot:
+    stats = {
+        n: QueueStats(n, ready, 0, 1, publish_rate=rate, ack_rate=rate)
+        for n, (ready, rate) in queues.items()
+    }
+    return VhostSnapshot("/", stats, read_at=at)
+
+
+def test_smoothing_weights_by_elapsed_time() -> None:
+    smoother = RateSmoother(time_constant_seconds=10)
+    assert smoother.smooth(snapshot(0, q=(0, 100.0)))["q"].publish_rate == 100
+    later = smoother.smooth(snapshot(10, q=(0, 0.0)))["q"].publish_rate
+    assert later == pytest.approx(100 * math.exp(-1))
+
+
+def test_a_spike_after_a_broker_restart_is_damped() -> None:
+    smoother = RateSmoother(time_constant_seconds=15)
+    for t in range(0, 60, 5):
+        smoother.smooth(snapshot(t, q=(0, 10.0)))
+    spiked = smoother.smooth(snapshot(60, q=(0, 10_000.0)))["q"].publish_rate
+    assert spiked is not None
+    assert spiked < 3000
+
+
+def test_missing_rates_keep_the_last_estimate_and_zero_constant_disables() -> None:
+    smoother = RateSmoother(time_constant_seconds=0)
+    smoother.smooth(snapshot(0, q=(0, 5.0)))
+    assert smoother.smooth(snapshot(5, q=(0, None)))["q"].publish_rate == 5.0
+    assert smoother.smooth(snapshot(10, q=(0, 7.0)))["q"].publish_rate == 7.0
+
+
+def test_unknown_unacknowledged_counts_as_zero() -> None:
+    snap = VhostSnapshot("/", {"q": QueueStats("q", 3, None, 1)}, read_at=0)
+    assert RateSmoother().smooth(snap)["q"].messages_unacknowledged == 0
+
+
+def view(*names: str, at: float = 1.0) -> VhostView:
+    snap = VhostSnapshot("/", {n: QueueStats(n, 1, 0, 1) for n in names}, read_at=at)
+    return VhostView.of(snap, RateSmoother().smooth(snap))
+
+
+def test_observe_picks_names_and_pattern_matches_once_each() -> None:
+    selector = QueueSelector(
+        "/", names=("a",), patterns=(regex.compile("^jobs-"), regex.compile("-1$"))
+    )
+    obs = observe(selector, view("a", "b", "jobs-1", "jobs-2"), QueueMatcher())
+    assert [q.name for q in obs.queues] == ["a", "jobs-1", "jobs-2"]
+    assert obs.observed_at == 1.0
+    assert obs.missing == ()
+
+
+def test_observe_reports_missing_names_and_unread_vhosts() -> None:
+    obs = observe(QueueSelector("/", names=("a", "gone")), view("a"), QueueMatcher())
+    assert obs.missing == ("gone",)
+    assert observe(QueueSelector("/", names=("a",)), None, QueueMatcher()).observed_at is None
+
+
+def test_matches_are_cached_until_the_names_change() -> None:
+    matcher = QueueMatcher()
+    pattern = regex.compile("^x")
+    first = view("x1", "y")
+    assert matcher.matching("/", pattern, first.names, first.names_key) == ("x1",)
+    # Same key: the cached answer comes back even for different names.
+    assert matcher.matching("/", pattern, ("x9",), first.names_key) == ("x1",)
+    second = view("x1", "x2")
+    assert matcher.matching("/", pattern, second.names, second.names_key) == ("x1", "x2")
+
+
+def test_a_catastrophic_pattern_is_an_error_for_its_workload_only() -> None:
+    evil = regex.compile(r"^(a|a)*$")  # exponential backtracking, even in `regex`
+    selector = QueueSelector("/", patterns=(evil,))
+    obs = observe(selector, view("a" * 40 + "!"), QueueMatcher(budget_seconds=0.05))
+    assert obs.error is not None
+    assert "took over" in obs.error
