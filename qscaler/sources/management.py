@@ -1,0 +1,385 @@
+"""Read queue statistics from the RabbitMQ management HTTP API.
+
+This is the default source because it is the only one that sees unacknowledged
+messages, consumers and rates, and the only one that can list a vhost for `re:`
+bindings. Its job is to do that with as few and as cheap requests as possible,
+and to turn every failure into the `SourceError` an operator can act on.
+
+Requests
+    A vhost is listed with `GET /api/queues/{vhost}?page=N&page_size=500&...
+    &sort=name&columns=...`: paginated, sorted on a basic column, so the broker
+    sorts and pages its queue records and only then adds statistics to the one
+    page (rabbit_mgmt_util:augment_resources0); asking only for the columns
+    used keeps the answer small. Exact names can instead be read one by one
+    with `GET /api/queues/{vhost}/{name}?columns=...`. The rule: n bound names
+    cost n requests, a listing costs one request per 500 queues (the vhost's
+    page count from its previous listing, 1 before any). The cheaper wins; a tie
+    goes to the per-queue requests, because every listing page makes the broker
+    enumerate the whole vhost. `requests_made` counts them all.
+
+Listing while queues come and go
+    Pages are read one after another, so queues created or deleted meanwhile
+    shift items across page boundaries. Duplicates are harmless (the later copy
+    wins). Deletions can hide a queue: when the vhost's total changes between
+    pages, or a page is past the end (RabbitMQ answers 400 page_out_of_range),
+    the listing is read once more, and if it changes again the read fails with
+    `SourceUnavailable` (the loop holds) rather than return a partial vhost.
+    Bound exact names that a listing did not show are confirmed one by one
+    before being reported missing, so a queue is only "missing" when the
+    broker says 404 for it.
+
+Encoding
+    The vhost and queue names are percent-encoded as single path segments
+    (`/` is %2F). Names `.` and `..` cannot be addressed in a URL path at all
+    (clients and the broker resolve them as dot segments), so they are only
+    ever read from a listing.
+
+Credentials never appear in messages or `repr`: URLs are shown without
+userinfo, and every message is scrubbed of the password as a last line of
+defence.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+import httpx
+
+from qscaler.core.model import QueueStats, VhostSnapshot
+from qscaler.errors import (
+    SettingsError,
+    SourceAuthError,
+    SourceDataError,
+    SourceError,
+    SourceUnavailable,
+)
+from qscaler.sources import VhostRequest
+from qscaler.sources.management_json import COLUMNS, Page, Parsed, parse_page, parse_queue
+
+if TYPE_CHECKING:
+    from qscaler.settings import Settings
+
+#: RabbitMQ's largest page size.
+PAGE_SIZE = 500
+#: Names that a URL path cannot carry (dot segments).
+_UNADDRESSABLE = frozenset({".", ".."})
+
+
+class ManagementSource:
+    """A `QueueSource` over the management HTTP API (httpx, synchronous)."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        owns_client: bool = False,
+        secret: str | None = None,
+    ) -> None:
+        """Use `client` (its base URL and auth point at the management API).
+
+        `owns_client`: close the client in `close()`. `secret`: a string (the
+        password) that must never appear in a message.
+        """
+        self._client = client
+        self._clock = clock
+        self._owns_client = owns_client
+        self._secret = secret
+        self._where = str(client.base_url.copy_with(username=None, password=None)).rstrip("/")
+        self._page_counts: dict[str, int] = {}
+        #: Every HTTP request this source sent, successful or not.
+        self.requests_made = 0
+
+    @classmethod
+    def connect(
+        cls,
+        url: str,
+        username: str,
+        password: str,
+        *,
+        ca_file: str | None = None,
+        verify: bool = True,
+        timeout_seconds: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> ManagementSource:
+        """Build the client from a URL and credentials; TLS is verified by default.
+
+        `ca_file` adds a CA bundle to trust (a private CA); `verify=False` turns
+        verification off entirely.
+        """
+        base = httpx.URL(url)
+        if base.scheme not in ("http", "https"):
+            raise SettingsError(
+                f"management URL {base.copy_with(username=None, password=None)}: the scheme "
+                "must be http or https"
+            )
+        client = httpx.Client(
+            base_url=base.copy_with(username=None, password=None),
+            auth=httpx.BasicAuth(username, password),
+            verify=_tls_context(ca_file) if verify else False,
+            timeout=httpx.Timeout(timeout_seconds),
+            follow_redirects=False,
+            headers={"accept": "application/json"},
+        )
+        return cls(client, clock=clock, owns_client=True, secret=password)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ManagementSource:
+        """The source `QSCALER_SOURCE=management` describes."""
+        return cls.connect(
+            settings.management_url,
+            settings.rabbitmq_username(),
+            settings.rabbitmq_password(),
+            ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
+            verify=settings.tls_verify,
+            timeout_seconds=settings.request_timeout_seconds,
+        )
+
+    def __repr__(self) -> str:
+        return f"ManagementSource({self._where!r})"
+
+    # --- QueueSource ---------------------------------------------------------
+
+    def read(self, request: VhostRequest) -> VhostSnapshot:
+        """Read what `request` asks for; see the module docstring for how."""
+        vhost = request.vhost
+        _check_vhost_name(vhost)
+        read_at = self._clock()
+        if request.listing or self._listing_is_cheaper(request):
+            parsed = self._read_listing(vhost, listing=request.listing)
+            unseen = request.names - parsed.counted.keys() - parsed.uncounted
+            if unseen:  # confirm before calling them missing: the listing may have shifted
+                parsed = _merge(parsed, self._read_each(vhost, unseen, check_vhost=False))
+        else:
+            parsed = self._read_each(vhost, request.names)
+        self._refuse_if_nothing_counted(vhost, parsed)
+        missing = request.names - parsed.counted.keys()
+        if request.listing:
+            missing |= parsed.uncounted
+        return VhostSnapshot(vhost, dict(parsed.counted), read_at, frozenset(missing))
+
+    def close(self) -> None:
+        """Close the HTTP client if this source built it."""
+        if self._owns_client:
+            self._client.close()
+
+    # --- strategy ------------------------------------------------------------
+
+    def _listing_is_cheaper(self, request: VhostRequest) -> bool:
+        if not request.names:
+            return False
+        if request.names & _UNADDRESSABLE:
+            return True
+        return len(request.names) > self._page_counts.get(request.vhost, 1)
+
+    def _read_each(self, vhost: str, names: Iterable[str], *, check_vhost: bool = True) -> Parsed:
+        counted: dict[str, QueueStats] = {}
+        uncounted: set[str] = set()
+        absent = 0
+        wanted = sorted(set(names) - _UNADDRESSABLE)
+        for name in wanted:
+            body = self._get(
+                f"/api/queues/{_segment(vhost)}/{_segment(name)}", vhost, {"columns": COLUMNS}
+            )
+            if body is None:
+                absent += 1
+                continue
+            one = parse_queue(body, vhost, name)
+            counted.update(one.counted)
+            uncounted.update(one.uncounted)
+        if check_vhost and wanted and absent == len(wanted):
+            self._require_vhost(vhost)
+        return Parsed(counted, frozenset(uncounted))
+
+    def _read_listing(self, vhost: str, *, listing: bool) -> Parsed:
+        parsed, consistent = self._list_pages(vhost)
+        if consistent:
+            return parsed
+        parsed, consistent = self._list_pages(vhost)
+        if consistent or not listing:
+            return parsed
+        raise SourceUnavailable(
+            f"the queues of vhost {vhost!r} changed while they were being listed from "
+            f"{self._where}, twice in a row; not trusting a partial listing this poll"
+        )
+
+    def _list_pages(self, vhost: str) -> tuple[Parsed, bool]:
+        """Read every page; the flag is False when the vhost changed meanwhile."""
+        first = self._page(vhost, 1)
+        if first is None:  # page 1 is never out of range; treat as a broken answer
+            raise SourceDataError(f"{self._where} said page 1 of vhost {vhost!r} is out of range")
+        pages, consistent = [first], True
+        for number in range(2, first.page_count + 1):
+            page = self._page(vhost, number)
+            if page is None or page.total != first.total:
+                consistent = False
+            if page is None:
+                break
+            pages.append(page)
+        self._page_counts[vhost] = max(1, first.page_count)
+        return _merge(*(p.queues for p in pages)), consistent
+
+    def _page(self, vhost: str, number: int) -> Page | None:
+        params = {
+            "page": str(number),
+            "page_size": str(PAGE_SIZE),
+            "name": "",
+            "use_regex": "false",
+            "pagination": "true",
+            "sort": "name",
+            "columns": COLUMNS,
+        }
+        body = self._get(f"/api/queues/{_segment(vhost)}", vhost, params, listing=True)
+        if body is None:
+            return None
+        page = parse_page(body, vhost)
+        if page.number != number:
+            raise SourceDataError(
+                f"{self._where} answered page {page.number} of vhost {vhost!r} when asked "
+                f"for page {number}"
+            )
+        return page
+
+    def _refuse_if_nothing_counted(self, vhost: str, parsed: Parsed) -> None:
+        if parsed.uncounted and not parsed.counted:
+            raise SourceDataError(
+                f"{self._where} returned no message counts for any of the "
+                f"{len(parsed.uncounted)} queue(s) read in vhost {vhost!r}: either they were "
+                "created within the last statistics interval, or statistics are disabled "
+                "(management.disable_stats, management_agent.disable_metrics_collector); "
+                "enable them or use the amqp source"
+            )
+
+    def _require_vhost(self, vhost: str) -> None:
+        if self._get(f"/api/vhosts/{_segment(vhost)}", vhost, {"columns": "name"}) is None:
+            raise _vhost_not_found(vhost, self._where)
+
+    # --- HTTP ------------------------------------------------------------------
+
+    def _get(
+        self, path: str, vhost: str, params: Mapping[str, str], *, listing: bool = False
+    ) -> bytes | None:
+        """The body of a 200, None for a 404 (or a page past the end), else raise."""
+        self.requests_made += 1
+        try:
+            response = self._client.get(path, params=params)
+        except httpx.TimeoutException as exc:
+            raise self._unavailable(f"timed out: {_request_line(exc)}") from None
+        except httpx.TransportError as exc:
+            raise self._unavailable(_transport_failure(exc)) from None
+        return self._body(response, vhost, listing=listing)
+
+    def _body(self, response: httpx.Response, vhost: str, *, listing: bool) -> bytes | None:
+        status, line = response.status_code, f"GET {_without_query(response.request.url)}"
+        if status == 200:
+            return response.content
+        if status == 404 and listing:
+            raise _vhost_not_found(vhost, self._where)
+        if status == 404 or (status == 400 and listing and _out_of_range(response)):
+            return None
+        reason = _reason(response)
+        if status in (401, 403):
+            raise SourceAuthError(
+                self._scrub(
+                    f"{line} was refused (HTTP {status}: {reason}): check the user/password "
+                    f"or the user's permissions on vhost {vhost!r}"
+                )
+            )
+        if status >= 500:
+            raise self._unavailable(f"{line} failed with HTTP {status}: {reason}")
+        raise SourceDataError(self._scrub(f"{line} answered HTTP {status}: {reason}"))
+
+    def _unavailable(self, detail: str) -> SourceUnavailable:
+        return SourceUnavailable(self._scrub(f"RabbitMQ management API at {self._where}: {detail}"))
+
+    def _scrub(self, message: str) -> str:
+        if self._secret:
+            return message.replace(self._secret, "***")
+        return message
+
+
+def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """System CAs, plus `ca_file` when given (a private CA)."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise SettingsError(f"TLS CA file {ca_file}: cannot load it ({exc})") from None
+    return context
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _check_vhost_name(vhost: str) -> None:
+    if vhost == "" or vhost in _UNADDRESSABLE:
+        raise SourceError(
+            f"vhost {vhost!r} cannot be addressed through the management API (an empty, '.' "
+            "or '..' path segment); use the amqp source for it"
+        )
+
+
+def _merge(*parts: Parsed) -> Parsed:
+    counted: dict[str, QueueStats] = {}
+    uncounted: set[str] = set()
+    for part in parts:  # later parts were read later: they win
+        counted.update(part.counted)
+        uncounted.difference_update(part.counted)
+        uncounted.update(part.uncounted)
+        for name in part.uncounted:
+            counted.pop(name, None)
+    return Parsed(counted, frozenset(uncounted))
+
+
+def _vhost_not_found(vhost: str, where: str) -> SourceError:
+    return SourceError(f"vhost {vhost!r} does not exist on {where}")
+
+
+def _out_of_range(response: httpx.Response) -> bool:
+    try:
+        return bool(response.json().get("error") == "page_out_of_range")
+    except (ValueError, AttributeError):
+        return False
+
+
+def _reason(response: httpx.Response) -> str:
+    """The broker's own explanation ({"error": ..., "reason": ...}), shortened."""
+    try:
+        document = response.json()
+        text = str(document.get("reason") or document.get("error") or "")
+    except (ValueError, AttributeError):
+        text = response.text
+    return " ".join(text.split())[:200] or response.reason_phrase
+
+
+def _without_query(url: httpx.URL) -> str:
+    return str(url.copy_with(query=None))
+
+
+def _request_line(exc: httpx.RequestError) -> str:
+    try:
+        return f"GET {_without_query(exc.request.url)}"
+    except RuntimeError:  # no request attached
+        return "GET"
+
+
+def _transport_failure(exc: httpx.TransportError) -> str:
+    line = _request_line(exc)
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return (
+                f"TLS certificate verification failed for {line}: {cause.verify_message}; "
+                "trust the broker's CA with QSCALER_TLS_CA_FILE"
+            )
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS handshake failed for {line}: {cause.reason or cause}"
+        cause = cause.__cause__ or cause.__context__
+    verb = "cannot connect" if isinstance(exc, httpx.ConnectError) else "request failed"
+    return f"{verb}: {line}: {exc or type(exc).__name__}"

@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.harness.rabbitmq_fixtures", "tests.harness.k8s_fixtures"]

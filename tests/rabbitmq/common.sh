@@ -1,0 +1,31 @@
+# Shared by up.sh and down.sh (sourced, not run): the environment that points
+# the RabbitMQ node and its CLI tools at one work directory and nothing else.
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# node_env WORKDIR NODE EPMD_PORT
+node_env() {
+  local w=$1
+  export HOME=$w  # the Erlang cookie lives in $HOME/.erlang.cookie
+  export RABBITMQ_NODENAME=$2
+  export RABBITMQ_USE_LONGNAME=false
+  export ERL_EPMD_PORT=$3
+  export ERL_EPMD_ADDRESS=127.0.0.1
+  export RABBITMQ_ENABLED_PLUGINS_FILE=$w/enabled_plugins
+  export RABBITMQ_CONF_ENV_FILE=$w/rabbitmq-env.conf
+  # The CLI tools (rabbitmqctl) run a short-lived hidden Erlang node too. Neither
+  # it nor the server may start an epmd of their own (`-start_epmd false`): the
+  # only epmd is the one up.sh starts and down.sh stops.
+  export RABBITMQ_CTL_ERL_ARGS="-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}"
+}
+
+# alive PID: the process exists and is not a zombie waiting to be reaped
+# (read from /proc: procps is not a dependency of rabbitmq-server)
+alive() {
+  local stat
+  [[ -n $1 ]] && stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  stat=${stat##*) }  # the state follows the command name in parentheses
+  [[ ${stat%% *} != Z ]]
+}
