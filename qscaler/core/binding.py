@@ -40,11 +40,14 @@ SCALE_DOWN_LIMIT = PREFIX + "scale-down-limit"
 FALLBACK_REPLICAS = PREFIX + "fallback-replicas"
 MODE = PREFIX + "mode"
 TOLERANCE = PREFIX + "tolerance"
+RATE_WINDOW = PREFIX + "rate-window"
+STANDING_WAIT = PREFIX + "standing-wait"
+SURGE_THRESHOLD = PREFIX + "surge-threshold"
 
 KNOWN = (
     QUEUES, VHOST, MESSAGES_PER_REPLICA, MIN_REPLICAS, MAX_REPLICAS, COOLDOWN, COUNT,
     AGGREGATE, ACTIVATION_MESSAGES, TARGET_DRAIN_SECONDS, SCALE_UP_LIMIT, SCALE_DOWN_LIMIT,
-    FALLBACK_REPLICAS, MODE, TOLERANCE,
+    FALLBACK_REPLICAS, MODE, TOLERANCE, RATE_WINDOW, STANDING_WAIT, SURGE_THRESHOLD,
 )  # fmt: skip
 #: Keys under the prefix that are not policy (the opt-in label, when someone
 #: also writes it as an annotation).
@@ -149,6 +152,18 @@ def parse_binding(
         fallback_replicas=fallback,
         mode=r.get(MODE, Mode.ACTIVE, _enum(Mode), _one_of(Mode)),
         tolerance=r.get(TOLERANCE, 0.1, _fraction, "is not a fraction between 0 and 0.9"),
+        rate_window_seconds=r.get(
+            RATE_WINDOW, 30.0, _duration, "is not a duration (for example 0, 30s, 2m)"
+        ),
+        standing_wait_seconds=r.get(
+            STANDING_WAIT, 10.0, _duration, "is not a duration (for example 0, 10s)"
+        ),
+        surge_threshold=r.get(
+            SURGE_THRESHOLD,
+            2.0,
+            _surge_percent,
+            "is not a percentage above 100% (for example 200%)",
+        ),
         stale_after_seconds=defaults.stale_after_seconds,
         fallback_after_failures=defaults.fallback_after_failures,
     )
@@ -268,6 +283,13 @@ def _step_limit(max_percent: float) -> Callable[[str], StepLimit | None]:
         return StepLimit(replicas=whole) if whole else None
 
     return convert
+
+
+def _surge_percent(value: str) -> float | None:
+    if not value.endswith("%"):
+        return None
+    percent = _positive_number(value[:-1].strip())
+    return percent / 100 if percent is not None and 100 < percent <= 10_000 else None
 
 
 def _limit_msg(max_percent: float) -> str:

@@ -8,13 +8,19 @@ The pipeline, each step recording why it changed the count:
 
     trust the data?  ── no ──▶ hold (or raise to fallback-replicas): never lower
         │ yes
+    learn            rate-aware: per-replica throughput, average arrival rate,
+                     replica start-up time (qscaler.core.rate_aware)
     recommend        backlog ÷ messages-per-replica, or rate-aware sizing
+                     (sustain + standing queue + drain, or a surge: qscaler.core.sizing)
     activation       at 0: wake only above activation-messages;
                      above 0: do not drop to 0 while messages arrive or are in flight
     tolerance        no change when the need is within ±tolerance of the count
+                     (rate-aware: only above it; below, whole replicas round up)
     bounds           clamp to [min-replicas, max-replicas]: the recommendation
     scale-up limit   at most N (or N %) more per minute
     stabilization    scale down only to the highest recommendation of the cooldown window
+    draining         rate-aware: no consuming replica leaves while the queue is
+                     deeper than its standing depth
     scale-down limit at most N (or N %) fewer per minute
 
 Clamping before the limits (rather than last) gives the same count and the
@@ -29,16 +35,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from qscaler.core.demand import (
-    Demand,
-    learn_throughput,
-    measure,
-    replicas_needed,
-    whole_replicas,
-)
+from qscaler.core import rate_aware
+from qscaler.core.demand import Demand, measure, whole_replicas
 from qscaler.core.model import Change, Decision, History, Observation
 from qscaler.core.policy import Mode, Policy, StepLimit
+from qscaler.core.rate_aware import Sized
 from qscaler.core.reasons import Reason
+from qscaler.core.startup import timing
 
 #: Reasons that explain a count that moved, but less far than recommended.
 _LIMITING = frozenset(
@@ -48,6 +51,7 @@ _LIMITING = frozenset(
         Reason.STABILIZING,
         Reason.AT_MAX,
         Reason.AT_MIN,
+        Reason.DRAINING,
     }
 )
 
@@ -77,15 +81,13 @@ def decide(
         return _untrusted(current, policy, history, now, distrust)
 
     demand = measure(samples.queues, policy)
-    throughput = history.throughput
-    if policy.rate_aware:
-        throughput = learn_throughput(throughput, demand)
-    needed = 0.0 if demand.idle else replicas_needed(demand, policy, throughput)
+    sized, learned = _size(demand, policy, history, current, now)
 
     draft = _Draft(current)
-    _recommend(draft, demand, needed, policy, throughput)
+    _recommend(draft, demand, sized)
     _activation(draft, demand, policy, current)
-    _tolerance(draft, needed, policy, current)
+    if not (policy.rate_aware and draft.value < current):
+        _tolerance(draft, sized.need, policy, current)
     _bounds(draft, policy)
     recommended = draft.value
     window = (*history.recommendations, (now, recommended))
@@ -93,6 +95,8 @@ def decide(
         _limit_up(draft, policy.scale_up_limit, current, history.changes)
     elif draft.value < current:
         _stabilize(draft, window, policy, current)
+        if policy.rate_aware:
+            _keep_draining(draft, demand, policy, learned, current)
         _limit_down(draft, policy.scale_down_limit, current, history.changes)
     _bounds(draft, policy)  # again: a window from before max-replicas was lowered
 
@@ -103,17 +107,43 @@ def decide(
         message="; ".join(draft.notes),
         recommended=recommended,
         backlog=demand.backlog,
-        throughput=throughput,
+        throughput=learned.throughput,
         details=_details(demand),
     )
     new_history = replace(
-        history,
+        learned,
         recommendations=window,
         changes=_with_change(history.changes, now, current, draft.value),
         failures=0,
-        throughput=throughput,
     )
+    if policy.rate_aware:
+        new_history = replace(
+            new_history,
+            surge_until=sized.surge_until,
+            starting=timing(learned.starting, current, draft.value, now),
+        )
     return decision, new_history
+
+
+def _size(
+    demand: Demand, policy: Policy, history: History, current: int, now: float
+) -> tuple[Sized, History]:
+    """The need and, in rate-aware mode, the history with what this observation taught."""
+    if not policy.rate_aware:
+        return _backlog_sized(demand, policy), history
+    learned = rate_aware.learn(history, demand, policy, now)
+    return rate_aware.size(demand, policy, history, learned, current, now), learned
+
+
+def _backlog_sized(demand: Demand, policy: Policy) -> Sized:
+    assert policy.messages_per_replica is not None
+    if demand.idle:
+        return Sized(0.0, "nothing queued, in flight or arriving: need 0")
+    need = demand.backlog / policy.messages_per_replica
+    return Sized(
+        need,
+        f"backlog {demand.backlog:g} ÷ {policy.messages_per_replica:g} per replica = {need:.2f}",
+    )
 
 
 def _begin(history: History, current: int, now: float) -> History:
@@ -185,34 +215,14 @@ def _untrusted(
     return decision, new_history
 
 
-def _recommend(
-    draft: _Draft,
-    demand: Demand,
-    needed: float | None,
-    policy: Policy,
-    throughput: float | None,
-) -> None:
-    if needed is None:
+def _recommend(draft: _Draft, demand: Demand, sized: Sized) -> None:
+    if sized.need is None:
         draft.set(
             max(draft.value, 1), None,
-            f"backlog {demand.backlog:g}: learning per-replica throughput, at least 1 replica",
+            f"backlog {demand.backlog:g}: {sized.note}, at least 1 replica",
         )  # fmt: skip
         return
-    draft.set(whole_replicas(needed), None, _explain_need(demand, needed, policy, throughput))
-
-
-def _explain_need(demand: Demand, needed: float, policy: Policy, throughput: float | None) -> str:
-    if demand.idle:
-        return "nothing queued, in flight or arriving: need 0"
-    if policy.rate_aware and throughput:
-        rate = demand.publish_rate or 0.0
-        return (
-            f"publish {rate:.1f}/s and backlog {demand.backlog:g} at {throughput:.2f}/s per "
-            f"replica, drained within {policy.target_drain_seconds:g}s, need {needed:.2f}"
-        )
-    return (
-        f"backlog {demand.backlog:g} ÷ {policy.messages_per_replica:g} per replica = {needed:.2f}"
-    )
+    draft.set(whole_replicas(sized.need), None, sized.note)
 
 
 def _activation(draft: _Draft, demand: Demand, policy: Policy, current: int) -> None:
@@ -269,6 +279,24 @@ def _stabilize(
         )  # fmt: skip
 
 
+def _keep_draining(
+    draft: _Draft, demand: Demand, policy: Policy, history: History, current: int
+) -> None:
+    """Rate-aware: never remove a consuming replica while messages wait beyond the standing queue.
+
+    A busy replica is not waste: the queued messages need its work either
+    way, and removing it only makes them wait longer for the same bill.
+    """
+    standing = (history.arrival_rate or 0.0) * policy.standing_wait_seconds
+    busy = min(current, demand.consumers)
+    if demand.ready > standing and draft.value < busy:
+        draft.set(
+            busy, Reason.DRAINING,
+            f"{demand.ready} messages queued (standing queue {standing:.0f}): keeping the "
+            f"{busy} consuming replicas until it drains",
+        )  # fmt: skip
+
+
 def _limit_down(
     draft: _Draft, limit: StepLimit | None, current: int, changes: tuple[Change, ...]
 ) -> None:
@@ -292,8 +320,16 @@ def _bounds(draft: _Draft, policy: Policy) -> None:
 
 
 def _final_reason(draft: _Draft, current: int) -> Reason:
-    """The step that shaped the outcome, or the plain direction of travel."""
+    """The step that shaped the outcome, or the plain direction of travel.
+
+    Waking from zero and going to zero are named as such even when a limit
+    shaped the count: they are the events an operator looks for.
+    """
     desired = draft.value
+    if current == 0 and desired > 0:
+        return Reason.SCALE_FROM_ZERO
+    if desired == 0 and current > 0:
+        return Reason.SCALE_TO_ZERO
     if draft.reason is not None and (desired == current or draft.reason in _LIMITING):
         return draft.reason
     if desired == current:

@@ -53,6 +53,9 @@ class QueueSample:
     consumers: int
     publish_rate: float | None
     ack_rate: float | None
+    #: The latest broker sample's rates, before smoothing (None: not reported).
+    publish_rate_sample: float | None = None
+    ack_rate_sample: float | None = None
 
     @property
     def messages(self) -> int:
@@ -85,13 +88,46 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
+class Reading:
+    """The few figures of the previous trusted observation that the next one is compared with.
+
+    Throughput is learned only over an interval whose two ends agree (the
+    same consumers, messages waiting at both); a queue that grew over two
+    intervals in a row is evidence of a surge rather than a burst.
+    """
+
+    at: float
+    consumers: int
+    queued: int  # messages ready: waiting for a consumer
+    rising: bool = False  # queued had grown since the reading before
+
+
+@dataclass(frozen=True, slots=True)
+class Starting:
+    """A scale-up whose replicas have not all started consuming yet.
+
+    When the consumer count reaches `target`, the time since `at` is how long
+    this workload takes to start a replica (the learned start-up time).
+    """
+
+    at: float
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     """What decide() remembers between calls for one workload.
 
     `recommendations` covers the stabilization window, `changes` the rate-limit
     window; both are pruned on every call, so the history stays small.
-    `throughput` is the learned messages per second one replica processes
-    (rate-aware mode).
+
+    Rate-aware mode also learns from what it observes: `throughput` (messages
+    per second one replica processes; `throughput_confirmed` once it was
+    measured on busy consumers rather than only bounded from below),
+    `arrival_rate` (the publish rate averaged over the policy's rate window),
+    `startup_seconds` (how long a new replica takes to start consuming, with
+    `starting` the scale-up being timed), `surge_until` (a surge is being
+    absorbed until then) and `last` (the previous observation).
     """
 
     started_at: float | None = None
@@ -99,6 +135,12 @@ class History:
     changes: tuple[Change, ...] = ()
     failures: int = 0
     throughput: float | None = None
+    throughput_confirmed: bool = False
+    arrival_rate: float | None = None
+    startup_seconds: float | None = None
+    starting: Starting | None = None
+    surge_until: float | None = None
+    last: Reading | None = None
 
 
 class Direction(StrEnum):

@@ -106,6 +106,10 @@ class Policy:
     fallback_replicas: int | None = None
     mode: Mode = Mode.ACTIVE
     tolerance: float = 0.1
+    # Rate-aware mode only (see qscaler.core.sizing).
+    rate_window_seconds: float = 30.0  # the publish rate replicas are sized for is averaged over it
+    standing_wait_seconds: float = 10.0  # a queue this many seconds deep keeps replicas busy
+    surge_threshold: float = 2.0  # need ≥ this × current (and the queue agrees): size at once
     # Process-wide knobs (settings, not annotations).
     stale_after_seconds: float = 60.0
     fallback_after_failures: int = 3

@@ -81,6 +81,8 @@ class RateSmoother:
             consumers=stats.consumers,
             publish_rate=smoothed.publish,
             ack_rate=smoothed.ack,
+            publish_rate_sample=stats.publish_rate,
+            ack_rate_sample=stats.ack_rate,
         )
 
     def _weight(self, elapsed: float) -> float:

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     # Something holds the count back from the recommendation.
     WITHIN_TOLERANCE = "WithinTolerance"
     STABILIZING = "Stabilizing"
+    DRAINING = "Draining"  # rate-aware: busy replicas stay while the queue drains
     SCALE_UP_LIMITED = "ScaleUpLimited"
     SCALE_DOWN_LIMITED = "ScaleDownLimited"
     AT_MAX = "AtMax"
@@ -48,6 +49,7 @@ HELD_BACK = frozenset(
     {
         Reason.WITHIN_TOLERANCE,
         Reason.STABILIZING,
+        Reason.DRAINING,
         Reason.SCALE_UP_LIMITED,
         Reason.SCALE_DOWN_LIMITED,
         Reason.AT_MAX,

@@ -14,6 +14,13 @@ grid for every trace.
     run.py          one controller over one trace
     scores.py       the scores of §4
     tuning.py       best-tuned selection over the grid
+    qscaler_controller.py  qscaler's real control loop on a simulated broker and cluster
+    bench.py        every contender of the benchmark on one trace
+    policy_file.py  qscaler annotations from a YAML file; the default policy
+    report.py       Markdown and terminal tables of the results
+    chart.py        a run (and a competitor's) over time, with matplotlib
+    demo.py         `qscaler demo`: the live loop, in fast time, with a terminal view
+    cli.py          the simulate, bench and demo commands
 """
 
 from qscaler.sim.controllers import Bounds, Controller, Keda, Onfido, Static, static_replicas

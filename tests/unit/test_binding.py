@@ -53,6 +53,9 @@ def test_every_annotation() -> None:
         fallback_replicas="5",
         mode="dry-run",
         tolerance="0.05",
+        rate_window="1m",
+        standing_wait="5s",
+        surge_threshold="300%",
     )
     assert p.queues.vhost == "a/b"
     assert p.queues.names == ("orders",)
@@ -66,6 +69,12 @@ def test_every_annotation() -> None:
     assert p.scale_down_limit == StepLimit(percent=25)
     assert p.fallback_replicas == 5
     assert p.tolerance == 0.05
+    assert (p.rate_window_seconds, p.standing_wait_seconds, p.surge_threshold) == (60, 5, 3.0)
+
+
+def test_rate_aware_defaults() -> None:
+    p = parse(queues="orders", target_drain_seconds="60")
+    assert (p.rate_window_seconds, p.standing_wait_seconds, p.surge_threshold) == (30, 10, 2.0)
 
 
 def test_process_defaults_flow_into_the_policy() -> None:
@@ -153,6 +162,26 @@ def test_process_defaults_flow_into_the_policy() -> None:
             {"queues": "q", "messages_per_replica": "1", "tolerance": "2"},
             'qscaler.io/tolerance "2" is not a fraction',
             id="tolerance-too-big",
+        ),
+        pytest.param(
+            {"queues": "q", "target_drain_seconds": "60", "surge_threshold": "2"},
+            'qscaler.io/surge-threshold "2" is not a percentage above 100%',
+            id="surge-threshold-not-a-percentage",
+        ),
+        pytest.param(
+            {"queues": "q", "target_drain_seconds": "60", "surge_threshold": "90%"},
+            'qscaler.io/surge-threshold "90%" is not a percentage above 100%',
+            id="surge-threshold-below-100",
+        ),
+        pytest.param(
+            {"queues": "q", "target_drain_seconds": "60", "standing_wait": "soon"},
+            'qscaler.io/standing-wait "soon" is not a duration',
+            id="standing-wait-not-a-duration",
+        ),
+        pytest.param(
+            {"queues": "q", "target_drain_seconds": "60", "rate_window": "-1"},
+            'qscaler.io/rate-window "-1" is not a duration',
+            id="rate-window-negative",
         ),
         pytest.param(
             {"queues": "q", "messages_per_replica": "1", "vhost": ""},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -9,9 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qscaler.core.decide import decide
-from qscaler.core.model import Change, Decision, History, Observation, QueueSample
+from qscaler.core.model import (
+    Change,
+    Decision,
+    History,
+    Observation,
+    QueueSample,
+    Reading,
+    Starting,
+)
 from qscaler.core.policy import Aggregate, CountMode, Mode, Policy, QueueSelector, StepLimit
-from qscaler.core.reasons import Reason
+from qscaler.core.reasons import UNTRUSTED_DATA, Reason
 
 NOW = 1000.0
 
@@ -45,6 +54,14 @@ def policy(**overrides: object) -> Policy:
 
 #: A history that has been running long enough that no seeding applies.
 WARM = History(started_at=0.0)
+#: Rate-aware policy overrides: drain within 60 s, a 10 s standing queue, a 30 s rate window.
+RATE_AWARE: dict[str, object] = {
+    "max_replicas": 50,
+    "messages_per_replica": None,
+    "target_drain_seconds": 60,
+    "standing_wait_seconds": 10,
+    "rate_window_seconds": 30,
+}
 
 
 def run(
@@ -183,6 +200,15 @@ CASES = [
         Reason.SOURCE_ERROR,
     ),
     ("paused-holds", seen(sample(ready=500)), 3, {"mode": Mode.PAUSED}, WARM, 3, Reason.PAUSED),
+    (
+        "draining-keeps-consuming-replicas",
+        seen(sample(ready=800, consumers=8, publish=20, ack=80)),
+        8,
+        RATE_AWARE,
+        replace(WARM, throughput=10.0, throughput_confirmed=True, arrival_rate=20.0),
+        8,
+        Reason.DRAINING,
+    ),
 ]
 
 
@@ -235,18 +261,22 @@ def test_the_window_forgets_old_recommendations() -> None:
 
 
 def test_rate_aware_sizes_for_publish_rate_and_drain() -> None:
-    pol = policy(messages_per_replica=None, target_drain_seconds=60)
-    # 10/s per replica learned from a saturated queue (ready > 0): 50/s arriving
-    # needs 5, a backlog of 600 drained in 60 s needs 1 more.
-    obs = seen(sample(ready=600, consumers=2, publish=50, ack=20))
-    decision = run(obs, 2, pol)
+    """Changed with the rate-aware rework: throughput is learned only over an
+    interval with the same consumers and messages waiting at both ends, and a
+    standing queue of standing-wait seconds is not drained."""
+    pol = policy(**RATE_AWARE)
+    before = replace(WARM, last=Reading(at=NOW - 5, consumers=2, queued=100))
+    obs = seen(sample(ready=1100, consumers=2, publish=50, ack=20))
+    decision = run(obs, 2, pol, before)
     assert decision.throughput == pytest.approx(10)
+    # 50/s at 10/s per replica needs 5; 1100 queued, 500 of them standing: 600 more
+    # drained in 60 s need 1 more.
     assert decision.desired == 6
 
 
 def test_rate_aware_learns_only_upward_when_not_saturated() -> None:
-    pol = policy(messages_per_replica=None, target_drain_seconds=60)
-    history = replace(WARM, throughput=10.0)
+    pol = policy(**RATE_AWARE)
+    history = replace(WARM, throughput=10.0, throughput_confirmed=True, last=Reading(NOW - 5, 4, 0))
     idle_consumers = seen(sample(ready=0, consumers=4, publish=8, ack=8))
     decision, new = decide(idle_consumers, 4, pol, history, NOW)
     assert new.throughput == 10.0  # 2/s per consumer is a lower bound: ignored
@@ -269,6 +299,157 @@ def test_messages_per_replica_is_a_floor_in_rate_aware_mode() -> None:
     pol = policy(messages_per_replica=100, target_drain_seconds=600)
     obs = seen(sample(ready=1000, consumers=1, publish=0, ack=100))
     assert run(obs, 1, pol).desired == 10
+
+
+def known(
+    throughput: float = 10.0,
+    confirmed: bool = True,
+    average: float | None = None,
+    last: Reading | None = None,
+    startup: float | None = None,
+    starting: Starting | None = None,
+) -> History:
+    """A warm history in which rate-aware mode has learned these figures."""
+    return replace(
+        WARM,
+        throughput=throughput,
+        throughput_confirmed=confirmed,
+        arrival_rate=average,
+        last=last,
+        startup_seconds=startup,
+        starting=starting,
+    )
+
+
+# Rate-aware steps at 10/s per replica, drained within 60 s, a 10 s standing
+# queue and a 30 s rate window (the rate window does not move `average` when
+# `last` is None). (id, sample, current, history, desired, reason, note starts with)
+RATE_CASES = [
+    (
+        "sustain-at-the-average-rate",
+        sample(ready=0, unacked=50, consumers=5, publish=50, ack=50),
+        5, known(average=50.0), 5, Reason.STEADY, "arrivals 50.0/s",
+    ),
+    (
+        "drain-what-exceeds-the-standing-queue",
+        sample(ready=1100, consumers=5, publish=50, ack=50),
+        5, known(average=50.0), 6, Reason.SCALE_UP, "arrivals",
+    ),
+    (
+        "standing-queue-settles-on-the-lower-whole-number",
+        # 5.2 needed at an empty queue is 5.2 - 520/600 = 4.33: 5 replicas and a short queue
+        sample(ready=0, unacked=52, consumers=6, publish=52, ack=52),
+        6, known(average=52.0), 5, Reason.SCALE_DOWN, "arrivals",
+    ),
+    (
+        "tolerance-holds-only-upward",
+        sample(ready=580, consumers=5, publish=54, ack=50),
+        5, known(average=54.0), 5, Reason.WITHIN_TOLERANCE, "arrivals",
+    ),
+    (
+        "unconfirmed-throughput-is-probed-10-percent-higher",
+        # 66/s at 11/s per replica: 6 - 660/660 = 5
+        sample(ready=0, unacked=60, consumers=5, publish=66, ack=60),
+        5, known(confirmed=False, average=66.0), 5, Reason.STEADY, "arrivals",
+    ),
+    (
+        "surge-by-backlog-sizes-for-the-projected-queue",
+        # 3000 queued > 1 replica x 10/s x 60 s. At the 20/s average the queue grows
+        # 10/s for the 30 s start-up: 3300 to drain in 60 - 30 s, plus 2 to sustain.
+        sample(ready=3000, consumers=1, publish=150, ack=10),
+        1, known(average=20.0, startup=30.0), 13, Reason.SCALE_UP, "surge",
+    ),
+    (
+        "surge-by-rate-needs-two-rising-intervals",
+        # 150/s: 15 to sustain; 2000 + 140/s x 30 s = 6200 to drain in 30 s.
+        sample(ready=2000, consumers=1, publish=150, ack=10),
+        1,
+        known(average=40.0, startup=30.0, last=Reading(NOW - 5, 1, 1000, rising=True)),
+        36, Reason.SCALE_UP, "surge",
+    ),
+    (
+        "surge-counts-from-the-scale-up-under-way",
+        # 20 s into the surge above: the 36 asked for consume in 10 s, by when the
+        # 4800 queued are 6200 again: nothing more to ask for.
+        sample(ready=4800, consumers=1, publish=150, ack=10),
+        36,
+        replace(
+            known(average=40.0, startup=30.0, last=Reading(NOW, 1, 4000, rising=True)),
+            changes=(Change(NOW - 20, 1, 36),),
+            surge_until=NOW + 10,
+        ),
+        36, Reason.STEADY, "surge",
+    ),
+    (
+        "a-burst-the-replicas-drain-is-no-surge",
+        sample(ready=400, consumers=4, publish=80, ack=40),
+        4, known(average=20.0, startup=30.0), 4, Reason.DRAINING, "arrivals",
+    ),
+    (
+        "idle-goes-to-zero-whatever-the-average",
+        sample(consumers=3, publish=0, ack=0),
+        3, known(average=40.0), 0, Reason.SCALE_TO_ZERO, "nothing queued",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("queue", "current", "history", "desired", "reason", "note"),
+    [pytest.param(*c[1:], id=c[0]) for c in RATE_CASES],
+)
+def test_rate_aware_steps(
+    queue: QueueSample, current: int, history: History, desired: int, reason: Reason, note: str
+) -> None:
+    decision = run(seen(queue), current, policy(**RATE_AWARE), history)
+    assert (decision.desired, decision.reason) == (desired, reason), decision.message
+    assert decision.message.startswith(note), decision.message
+
+
+def test_throughput_is_learned_over_an_interval_whose_ends_agree() -> None:
+    pol = policy(**RATE_AWARE)
+    busy = seen(sample(ready=500, consumers=4, publish=50, ack=30))
+    same = replace(WARM, last=Reading(NOW - 5, consumers=4, queued=200))
+    _, learned = decide(busy, 4, pol, same, NOW)
+    assert (learned.throughput, learned.throughput_confirmed) == (7.5, True)
+    changed = replace(WARM, last=Reading(NOW - 5, consumers=2, queued=200))
+    _, mixed = decide(busy, 4, pol, changed, NOW)
+    assert mixed.throughput is None  # replicas joined during the interval: a mix
+    emptied = replace(WARM, last=Reading(NOW - 5, consumers=4, queued=0))
+    _, bound = decide(busy, 4, pol, emptied, NOW)
+    assert (bound.throughput, bound.throughput_confirmed) == (7.5, False)
+
+
+def test_startup_time_is_learned_from_a_scale_up() -> None:
+    pol = policy(**RATE_AWARE)
+    history = known(average=50.0, last=Reading(NOW - 5, 5, 0))
+    up, history = decide(
+        seen(sample(ready=3000, consumers=5, publish=50, ack=50)), 5, pol, history, NOW
+    )
+    assert up.desired > 5
+    assert history.starting == Starting(NOW, up.desired)
+    later = NOW + 35
+    obs = seen(sample(ready=100, consumers=up.desired, publish=50, ack=50), at=later)
+    _, history = decide(obs, up.desired, pol, history, later)
+    assert (history.startup_seconds, history.starting) == (35.0, None)
+
+
+def test_the_average_rate_follows_the_rate_window() -> None:
+    pol = policy(**RATE_AWARE)
+    history = known(average=100.0, last=Reading(NOW - 30, 5, 0))
+    _, learned = decide(
+        seen(sample(unacked=1, consumers=5, publish=0, ack=0)), 5, pol, history, NOW
+    )
+    assert learned.arrival_rate == pytest.approx(100 * math.exp(-1))
+
+
+def test_raw_broker_samples_are_preferred_to_smoothed_rates() -> None:
+    """Throughput and the average come from the newest sample, not the smoothed rate."""
+    pol = policy(**RATE_AWARE)
+    raw = QueueSample("q", 500, 0, 4, publish_rate=5.0, ack_rate=5.0,
+                      publish_rate_sample=60.0, ack_rate_sample=40.0)  # fmt: skip
+    history = replace(WARM, last=Reading(NOW - 5, 4, 100))
+    _, learned = decide(seen(raw), 4, pol, history, NOW)
+    assert (learned.throughput, learned.arrival_rate) == (10.0, 60.0)
 
 
 def test_history_records_changes_and_recommendations() -> None:
@@ -314,6 +495,9 @@ def policies(draw: st.DrawFn) -> Policy:
         if not rate_aware or draw(st.booleans())
         else None,
         target_drain_seconds=draw(st.floats(1, 600)) if rate_aware else None,
+        rate_window_seconds=draw(st.floats(0, 300)),
+        standing_wait_seconds=draw(st.floats(0, 60)),
+        surge_threshold=draw(st.floats(1.01, 10)),
         cooldown_seconds=draw(st.floats(0, 600)),
         activation_messages=draw(st.floats(0, 100)),
         scale_up_limit=draw(limits_st),
@@ -322,6 +506,25 @@ def policies(draw: st.DrawFn) -> Policy:
         aggregate=draw(st.sampled_from(Aggregate)),
     )
 
+
+#: Whatever rate-aware mode may have learned before this call.
+histories_st = st.builds(
+    History,
+    started_at=st.just(0.0),
+    recommendations=st.lists(
+        st.tuples(st.floats(NOW - 600, NOW), st.integers(0, 60)), max_size=4
+    ).map(tuple),
+    throughput=st.none() | st.floats(0.01, 1e4),
+    throughput_confirmed=st.booleans(),
+    arrival_rate=st.none() | st.floats(0, 1e5),
+    startup_seconds=st.none() | st.floats(0, 900),
+    starting=st.none() | st.builds(Starting, st.floats(NOW - 900, NOW), st.integers(1, 60)),
+    surge_until=st.none() | st.floats(NOW - 60, NOW + 60),
+    last=st.none()
+    | st.builds(
+        Reading, st.floats(NOW - 60, NOW), st.integers(0, 100), st.integers(0, 10**7), st.booleans()
+    ),
+)
 
 observations_st = st.one_of(
     st.builds(lambda qs: seen(*qs), st.lists(samples_st, min_size=1, max_size=4)),
@@ -373,6 +576,20 @@ def test_no_reversal_inside_the_stabilization_window(
         elif up_at is not None and t - up_at[0] < pol.cooldown_seconds:
             assert decision.desired >= min(up_at[1], current)
         current, t = decision.desired, t + 20
+
+
+@settings(max_examples=400)
+@given(observations_st, st.integers(0, 60), policies(), histories_st)
+def test_learned_state_keeps_bounds_and_never_lowers_on_untrusted_data(
+    obs: Observation, current: int, pol: Policy, history: History
+) -> None:
+    decision, new = decide(obs, current, pol, history, NOW)
+    if decision.reason in (Reason.SOURCE_ERROR, Reason.SOURCE_STALE, Reason.QUEUE_MISSING):
+        assert decision.desired == max(current, pol.min_replicas)
+    elif decision.reason is not Reason.FALLBACK:
+        assert pol.min_replicas <= decision.desired <= pol.max_replicas
+    assert decision.desired >= current or decision.reason not in UNTRUSTED_DATA
+    assert new.throughput is None or new.throughput > 0
 
 
 @settings(max_examples=200)

@@ -1,0 +1,142 @@
+"""Run every contender of the benchmark on one trace (SIMULATION.md §3).
+
+A contender is a controller and how it is set: KEDA and the bash autoscaler
+best-tuned over the grid, the static deployment, qscaler in backlog mode
+best-tuned over `messages-per-replica`, and qscaler with one policy used
+unchanged for every trace. `simulate` and `bench` both go through here, so a
+row of the benchmark and a `qscaler simulate` of the same trace agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+from qscaler.core.binding import MESSAGES_PER_REPLICA
+from qscaler.errors import ConfigError
+from qscaler.sim.controllers import Bounds, Keda, Onfido, static_replicas
+from qscaler.sim.qscaler_controller import QscalerController
+from qscaler.sim.run import run, run_static
+from qscaler.sim.scores import Scores, score
+from qscaler.sim.trace import Trace
+from qscaler.sim.tuning import best_tuned
+from qscaler.sim.world import RunResult, Scenario
+
+
+class Kind(StrEnum):
+    """The controllers a trace can be simulated with."""
+
+    QSCALER = "qscaler"
+    KEDA = "keda"
+    ONFIDO = "onfido"
+    STATIC = "static"
+
+
+#: The benchmark's row label of qscaler tuned over the grid in backlog mode.
+QSCALER_BACKLOG = "qscaler-backlog"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One contender's run of one trace."""
+
+    controller: str
+    setting: str  # how it was set, in words: "value 500, best of the grid"
+    result: RunResult
+    scores: Scores
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """Every contender on one trace; `keda` and `qscaler` are the rows the ratios compare."""
+
+    trace: Trace
+    rows: tuple[Row, ...]
+
+    def row(self, controller: str) -> Row:
+        """The row of `controller`."""
+        return next(r for r in self.rows if r.controller == controller)
+
+    @property
+    def keda(self) -> Row:
+        """Best-tuned KEDA."""
+        return self.row(Kind.KEDA)
+
+    @property
+    def qscaler(self) -> Row:
+        """qscaler with the policy under test."""
+        return self.row(Kind.QSCALER)
+
+    def ratio(self, name: str) -> float | None:
+        """qscaler's score `name` over best-tuned KEDA's (None when KEDA's is 0)."""
+        ours = float(getattr(self.qscaler.scores, name))
+        theirs = float(getattr(self.keda.scores, name))
+        if theirs == 0:
+            return None if ours else 1.0
+        return ours / theirs
+
+
+def simulate(
+    kind: Kind,
+    trace: Trace,
+    scenario: Scenario,
+    bounds: Bounds,
+    policy: Mapping[str, str],
+    param: int | None = None,
+    policy_name: str = "default policy",
+) -> Row:
+    """One controller on one trace; keda and onfido are best-tuned unless `param` is given.
+
+    `policy` (named `policy_name` in the row) is qscaler's; the others ignore it.
+    """
+    if param is not None and kind not in (Kind.KEDA, Kind.ONFIDO):
+        raise ConfigError(f"--param sets keda's value or onfido's mesgPerPod, not {kind}")
+    if param is not None and param <= 0:
+        raise ConfigError(f"--param must be above 0, got {param}")
+    if kind is Kind.QSCALER:
+        result = run(trace, scenario, QscalerController(policy, bounds))
+        return _row(kind, policy_name, result)
+    if kind is Kind.STATIC:
+        replicas = static_replicas(trace.rates, scenario.service_rate, bounds)
+        noun = "replica" if replicas == 1 else "replicas"
+        return _row(kind, f"{replicas} {noun}", run_static(trace, scenario, bounds))
+    label = "value" if kind is Kind.KEDA else "mesgPerPod"
+    make = Keda if kind is Kind.KEDA else Onfido
+    if param is not None:
+        return _row(kind, f"{label} {param}", run(trace, scenario, make(param, bounds)))
+    best = best_tuned(trace, scenario, lambda v: make(v, bounds)).best
+    return Row(kind, f"{label} {best.value}, best of the grid", best.result, best.scores)
+
+
+def compare(
+    trace: Trace,
+    scenario: Scenario,
+    bounds: Bounds,
+    policy: Mapping[str, str],
+    policy_name: str = "default policy",
+) -> Comparison:
+    """Every contender of the benchmark on `trace`."""
+    rows = [
+        simulate(Kind.KEDA, trace, scenario, bounds, policy),
+        simulate(Kind.ONFIDO, trace, scenario, bounds, policy),
+        simulate(Kind.STATIC, trace, scenario, bounds, policy),
+        _qscaler_backlog(trace, scenario, bounds),
+        simulate(Kind.QSCALER, trace, scenario, bounds, policy, policy_name=policy_name),
+    ]
+    return Comparison(trace, tuple(rows))
+
+
+def _qscaler_backlog(trace: Trace, scenario: Scenario, bounds: Bounds) -> Row:
+    """qscaler in backlog mode, every other annotation at its default, best over the grid."""
+    best = best_tuned(
+        trace,
+        scenario,
+        lambda v: QscalerController({MESSAGES_PER_REPLICA: str(v)}, bounds),
+    ).best
+    setting = f"messages-per-replica {best.value}, best of the grid"
+    return Row(QSCALER_BACKLOG, setting, best.result, best.scores)
+
+
+def _row(controller: str, setting: str, result: RunResult) -> Row:
+    return Row(controller, setting, result, score(result))

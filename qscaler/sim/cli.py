@@ -1,0 +1,208 @@
+"""The simulator's commands: `qscaler simulate`, `qscaler bench` and `qscaler demo`.
+
+    qscaler simulate TRACE.csv   one controller over one trace: scores (table or JSON), a chart
+    qscaler bench TRACES_DIR     every contender over every trace: the Markdown comparison
+    qscaler demo                 the real loop against a simulated world, live, in fast time
+
+`qscaler.cli` registers these when this module is importable. Policies are
+files of qscaler annotations (`qscaler.sim.policy_file`); without one, the
+benchmark's default policy is used. Errors in what the user wrote (a trace,
+a policy, a scenario value) are `ConfigError`s: one line, exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from qscaler.errors import ConfigError
+from qscaler.settings import load_settings
+from qscaler.sim import chart
+from qscaler.sim.bench import Comparison, Kind, compare, simulate
+from qscaler.sim.controllers import Bounds
+from qscaler.sim.demo import DemoOptions, default_trace, run_demo
+from qscaler.sim.policy_file import load_policy
+from qscaler.sim.report import markdown, scores_table, write_markdown
+from qscaler.sim.trace import load_trace
+from qscaler.sim.world import Scenario
+
+if TYPE_CHECKING:
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+def register(sub: Subparsers) -> None:
+    """Add simulate, bench and demo to the `qscaler` command line."""
+    _simulate_parser(sub)
+    _bench_parser(sub)
+    _demo_parser(sub)
+
+
+def _simulate_parser(sub: Subparsers) -> None:
+    p = sub.add_parser("simulate", help="run one controller over a trace and print its scores")
+    p.add_argument("trace", type=Path, metavar="TRACE.csv", help="CSV with header t,publish_rate")
+    _policy_flag(p)
+    p.add_argument(
+        "--controller", choices=[k.value for k in Kind], default=Kind.QSCALER.value,
+        help="which controller to simulate (default: qscaler)",
+    )  # fmt: skip
+    p.add_argument(
+        "--param", type=int, metavar="N",
+        help="keda's value or onfido's mesgPerPod (default: best of the benchmark's grid)",
+    )  # fmt: skip
+    defaults, bounds = Scenario(), Bounds()
+    p.add_argument("--service-rate", type=float, default=defaults.service_rate)
+    p.add_argument("--startup-seconds", type=int, default=defaults.startup_seconds)
+    p.add_argument("--initial-replicas", type=int, default=defaults.initial_replicas)
+    p.add_argument("--stats-interval", type=int, default=defaults.stats_interval)
+    p.add_argument("--slo-seconds", type=float, default=defaults.slo_seconds)
+    p.add_argument("--min-replicas", type=int, default=bounds.min_replicas)
+    p.add_argument("--max-replicas", type=int, default=bounds.max_replicas)
+    p.add_argument("--output", choices=("table", "json"), default="table")
+    p.add_argument("--chart", type=Path, metavar="FILE", help="draw the run to a .png or .svg")
+    p.add_argument(
+        "--compare", choices=[k.value for k in Kind if k is not Kind.QSCALER],
+        help="also draw this controller (best-tuned) on the chart's axes",
+    )  # fmt: skip
+    p.set_defaults(command=cmd_simulate)
+
+
+def _bench_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "bench", help="compare qscaler with KEDA, the bash autoscaler and static, per trace"
+    )
+    p.add_argument("traces", type=Path, metavar="TRACES_DIR", help="a folder of trace CSVs")
+    _policy_flag(p)
+    p.add_argument(
+        "--output", type=Path, metavar="FILE.md",
+        help="write the tables there (between its bench markers, if it has them)",
+    )  # fmt: skip
+    p.add_argument("--charts", type=Path, metavar="DIR", help="write one chart per trace there")
+    p.set_defaults(command=cmd_bench)
+
+
+def _demo_parser(sub: Subparsers) -> None:
+    p = sub.add_parser(
+        "demo", help="watch the real control loop scale a simulated workload, in fast time"
+    )
+    p.add_argument(
+        "--trace", type=Path, metavar="TRACE.csv",
+        help="publish-rate trace to play (default: a one-hour trace shipped with qscaler)",
+    )  # fmt: skip
+    _policy_flag(p)
+    p.add_argument(
+        "--speed", type=float, default=60.0,
+        help="simulated seconds per real second (default 60; 0: as fast as possible)",
+    )  # fmt: skip
+    p.add_argument(
+        "--chart", type=Path, default=Path("qscaler-demo.png"), metavar="FILE",
+        help="where to draw the run (.png or .svg; default qscaler-demo.png)",
+    )  # fmt: skip
+    p.add_argument("--no-chart", action="store_true", help="do not draw a chart")
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="PORT",
+        help="serve /metrics, /healthz, /readyz, /status here while running "
+        "(default: QSCALER_METRICS_PORT, 8080; 0: do not serve)",
+    )
+    p.set_defaults(command=cmd_demo)
+
+
+def _policy_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--policy", type=Path, metavar="POLICY.yaml",
+        help="qscaler annotations, with or without the qscaler.io/ prefix "
+        "(default: the benchmark's default policy, bench/policy.yaml)",
+    )  # fmt: skip
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Simulate one controller and print its scores."""
+    trace = load_trace(args.trace)
+    scenario = Scenario(
+        service_rate=args.service_rate,
+        startup_seconds=args.startup_seconds,
+        initial_replicas=args.initial_replicas,
+        stats_interval=args.stats_interval,
+        slo_seconds=args.slo_seconds,
+    )
+    bounds = Bounds(args.min_replicas, args.max_replicas)
+    policy = load_policy(args.policy)
+    name = _policy_name(args.policy)
+    row = simulate(Kind(args.controller), trace, scenario, bounds, policy, args.param, name)
+    if args.chart is not None:
+        other = None
+        if args.compare is not None:
+            rival = simulate(Kind(args.compare), trace, scenario, bounds, policy)
+            other = chart.Line(f"{rival.controller} ({rival.setting})", rival.result)
+        chart.draw(args.chart, chart.Line(f"{row.controller} ({row.setting})", row.result), other)
+    if args.output == "json":
+        print(json.dumps(row.scores.as_dict()))
+    else:
+        print(f"{trace.name}: {len(trace)} s, {row.controller} with {row.setting}")
+        print(scores_table([row]))
+    return 0
+
+
+def _policy_name(path: Path | None) -> str:
+    return "default policy" if path is None else f"policy {path.as_posix()}"
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark over a folder of traces and print (and write) the comparison."""
+    paths = sorted(args.traces.glob("*.csv")) if args.traces.is_dir() else []
+    if not paths:
+        raise ConfigError(f"{args.traces}: no *.csv traces found")
+    policy = load_policy(args.policy)
+    name = _policy_name(args.policy)
+    comparisons = [compare(load_trace(p), Scenario(), Bounds(), policy, name) for p in paths]
+    charts = _bench_charts(comparisons, args.charts, args.output) if args.charts else None
+    document = markdown(comparisons, charts)
+    print(document)
+    if args.output is not None:
+        write_markdown(args.output, document)
+    return 0
+
+
+def _bench_charts(
+    comparisons: list[Comparison], folder: Path, output: Path | None
+) -> dict[str, str]:
+    """One chart per trace; the links are relative to the Markdown file."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {folder}: {exc}") from exc
+    links = {}
+    for c in comparisons:
+        path = folder / f"{c.trace.name}.png"
+        chart.draw(
+            path,
+            chart.Line("qscaler", c.qscaler.result),
+            chart.Line("KEDA", c.keda.result),
+            f"{c.trace.name}: qscaler ({c.qscaler.setting}) and KEDA ({c.keda.setting})",
+        )
+        base = output.parent if output is not None else Path.cwd()
+        links[c.trace.name] = Path(os.path.relpath(path, base)).as_posix()
+    return links
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Play a trace through the real loop, live."""
+    settings = load_settings()
+    options = DemoOptions(
+        trace=load_trace(args.trace) if args.trace is not None else default_trace(),
+        policy=load_policy(args.policy),
+        policy_name=_policy_name(args.policy),
+        speed=max(0.0, args.speed),
+        chart=None if args.no_chart else args.chart,
+        metrics_address=settings.metrics_address,
+        metrics_port=settings.metrics_port if args.metrics_port is None else args.metrics_port,
+    )
+    if not 0 <= options.metrics_port <= 65535:
+        raise ConfigError(f"--metrics-port {options.metrics_port}: must be 0 to 65535")
+    run_demo(options, sys.stdout, tty=sys.stdout.isatty())
+    return 0

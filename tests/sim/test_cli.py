@@ -1,0 +1,155 @@
+"""`qscaler simulate` and `qscaler bench` as a user runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from qscaler.cli import main
+from qscaler.sim.report import BEGIN, END
+
+SCORE_NAMES = [
+    "replica_seconds", "busy_seconds", "utilization", "p50_wait", "p95_wait", "p99_wait",
+    "max_wait", "slo_met", "max_backlog", "scale_changes", "reversals",
+]  # fmt: skip
+
+
+def write_trace(path: Path, rates: list[float]) -> Path:
+    path.write_text("t,publish_rate\n" + "".join(f"{t},{r:g}\n" for t, r in enumerate(rates)))
+    return path
+
+
+@pytest.fixture
+def trace(tmp_path: Path) -> Path:
+    """Ten minutes: quiet, a step to 60/s, quiet again."""
+    return write_trace(tmp_path / "step.csv", [5.0] * 120 + [60.0] * 300 + [5.0] * 180)
+
+
+def simulate_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, object]:
+    assert main(["simulate", *args, "--output", "json"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("controller", ["qscaler", "keda", "onfido", "static"])
+def test_simulate_json_has_exactly_the_spec_scores(
+    trace: Path, controller: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scores = simulate_json(capsys, str(trace), "--controller", controller)
+    assert list(scores) == SCORE_NAMES
+    assert scores["slo_met"] in (True, False)
+
+
+def test_simulate_keda_with_a_param_is_that_setting(
+    trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    small = simulate_json(capsys, str(trace), "--controller", "keda", "--param", "1")
+    large = simulate_json(capsys, str(trace), "--controller", "keda", "--param", "1000")
+    assert small != large
+
+
+def test_simulate_scenario_flags_change_the_run(
+    trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fast = simulate_json(capsys, str(trace), "--controller", "static", "--service-rate", "20")
+    slow = simulate_json(capsys, str(trace), "--controller", "static", "--service-rate", "10")
+    assert (fast["replica_seconds"], slow["replica_seconds"]) == (3 * 600, 6 * 600)
+
+
+def test_simulate_table_names_the_controller_and_setting(
+    trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", str(trace)]) == 0
+    out = capsys.readouterr().out
+    assert "step: 600 s, qscaler with default policy" in out
+    assert "replica-s" in out
+
+
+def test_policy_keys_with_and_without_prefix_are_the_same_policy(
+    trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bare = tmp_path / "bare.yaml"
+    bare.write_text("target-drain-seconds: 30\ncooldown: 60s\ntolerance: 0.2\n")
+    prefixed = tmp_path / "prefixed.yaml"
+    prefixed.write_text(
+        "qscaler.io/target-drain-seconds: '30'\nqscaler.io/cooldown: 60s\n"
+        "qscaler.io/tolerance: '0.2'\n"
+    )
+    assert simulate_json(capsys, str(trace), "--policy", str(bare)) == simulate_json(
+        capsys, str(trace), "--policy", str(prefixed)
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param(["--param", "5"], "--param sets keda's value", id="param-for-qscaler"),
+        pytest.param(["--controller", "keda", "--param", "0"], "above 0", id="param-zero"),
+        pytest.param(["--service-rate", "0"], "service_rate must be > 0", id="bad-scenario"),
+        pytest.param(["--min-replicas", "9", "--max-replicas", "3"], "min_replicas", id="bounds"),
+        pytest.param(["--chart", "run.jpg"], "use a .png or .svg", id="chart-format"),
+    ],
+)
+def test_simulate_refuses_bad_input_with_one_line(
+    trace: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["simulate", str(trace), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_an_invalid_policy_names_the_file_and_the_annotation(
+    trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text("target-drain-secnds: 30\n")
+    assert main(["simulate", str(trace), "--policy", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert str(policy) in err
+    assert "did you mean qscaler.io/target-drain-seconds" in err
+
+
+def test_simulate_draws_a_chart_with_the_competitor(
+    trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chart = tmp_path / "run.svg"
+    assert main(["simulate", str(trace), "--chart", str(chart), "--compare", "keda"]) == 0
+    svg = chart.read_text()
+    assert svg.startswith("<?xml")
+    assert "keda" in svg
+
+
+def test_bench_on_a_tiny_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    traces = tmp_path / "traces"
+    traces.mkdir()
+    write_trace(traces / "flat.csv", [20.0] * 300)
+    write_trace(traces / "burst.csv", [2.0] * 100 + [200.0] * 10 + [2.0] * 190)
+    output = tmp_path / "docs" / "bench.md"
+    output.parent.mkdir()
+    output.write_text(
+        f"# Results\n\nHand-written prose.\n\n{BEGIN}\nold tables\n{END}\n\nMore prose.\n"
+    )
+    charts = tmp_path / "docs" / "charts"
+    args = ["bench", str(traces), "--output", str(output), "--charts", str(charts)]
+    assert main(args) == 0
+    text = output.read_text()
+    assert "old tables" not in text
+    assert text.startswith("# Results\n\nHand-written prose.")
+    assert text.rstrip().endswith("More prose.")
+    summary = [line for line in text.splitlines() if line.startswith(("| flat", "| burst"))]
+    assert len(summary) == 2  # one summary row per trace, in name order
+    assert summary[0].startswith("| burst")
+    for controller in ("keda", "onfido", "static", "qscaler-backlog", "qscaler"):
+        assert f"| {controller} |" in text
+    assert sorted(p.name for p in charts.iterdir()) == ["burst.png", "flat.png"]
+    assert "](charts/flat.png)" in text
+    assert "### Summary" in capsys.readouterr().out
+
+
+def test_bench_without_traces_is_a_config_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["bench", str(tmp_path)]) == 2
+    assert "no *.csv traces" in capsys.readouterr().err
