@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install deps rabbitmq-install k8s-build check unit integration e2e bench clean
+.PHONY: demo test install deps rabbitmq-install test-packages k8s-build check unit integration e2e bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,10 @@ demo: install
 	$(VENV)/bin/qscaler demo $(ARGS)
 
 ## everything the tests need that is not Python: RabbitMQ (Debian) and the control plane (Go)
-deps: rabbitmq-install k8s-build
+deps: rabbitmq-install test-packages k8s-build
+
+test-packages:
+	tests/install-packages.sh
 
 rabbitmq-install:
 	tests/rabbitmq/install.sh

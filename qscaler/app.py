@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
@@ -28,6 +29,9 @@ from qscaler.record.server import Health, serve
 from qscaler.record.status import status_document
 from qscaler.settings import Settings
 from qscaler.sources import QueueSource
+
+if TYPE_CHECKING:
+    from qscaler.kube.cache import ClusterCache
 
 log = logging.getLogger("qscaler")
 
@@ -76,21 +80,33 @@ def build_runtime(
     health = Health(
         time.monotonic, stuck_after_seconds=max(30.0, 6 * settings.poll_interval_seconds)
     )
+    reporter = Reporter(metrics)
+    stoppers: list[Callable[[], None]] = []
+    server: ThreadingHTTPServer | None = None
+    if serve_http:
+        # Serve first: the probes answer (not ready yet) while the caches list.
+        server = serve(
+            settings.metrics_address, settings.metrics_port, registry, health,
+            lambda: status_document(reporter.last_report),
+        )  # fmt: skip
+        stoppers.append(_closer(server))
     source = make_source(settings)
-    stoppers: list[Callable[[], None]] = [source.close]
+    stoppers.append(source.close)
     cluster: ClusterView
+    cache: ClusterCache | None = None
     writer: ScaleWriter | None = None
-    events: EventSink | None = None
     leadership: Leadership = AlwaysLeader()
     if bindings is not None:
         cluster = load_bindings(bindings)
     else:
-        cluster, writer, events, leadership = _kubernetes(settings, metrics, health, stoppers)
-    reporter = Reporter(metrics, events)
+        cache, writer, reporter.events, leadership = _kubernetes(
+            settings, metrics, health, stoppers
+        )
+        cluster = cache
     controller = Controller(
         cluster=cluster,
         source=source,
-        writer=None if bindings is not None else writer,
+        writer=writer,
         recorder=reporter,
         clock=time.monotonic,
         leadership=leadership,
@@ -100,19 +116,22 @@ def build_runtime(
             dry_run=settings.dry_run,
         ),
     )
-    runtime = Runtime(controller, metrics, health, stoppers)
-    if serve_http:
-        runtime.server = serve(
-            settings.metrics_address, settings.metrics_port, registry, health,
-            lambda: status_document(reporter.last_report),
-        )  # fmt: skip
-        stoppers.append(runtime.server.shutdown)
-    return runtime
+    if cache is not None and not cache.wait_synced(timeout=60):
+        log.warning("watch caches not synced after 60s; continuing, readiness stays false")
+    return Runtime(controller, metrics, health, stoppers, server)
+
+
+def _closer(server: ThreadingHTTPServer) -> Callable[[], None]:
+    def close() -> None:
+        server.shutdown()
+        server.server_close()
+
+    return close
 
 
 def _kubernetes(
     settings: Settings, metrics: Metrics, health: Health, stoppers: list[Callable[[], None]]
-) -> tuple[ClusterView, ScaleWriter, EventSink, Leadership]:
+) -> tuple[ClusterCache, ScaleWriter, EventSink, Leadership]:
     from qscaler.kube.cache import ClusterCache
     from qscaler.kube.client import make_api_client
     from qscaler.kube.events import KubeEvents
@@ -146,8 +165,6 @@ def _kubernetes(
         leadership = elector
     writer = KubeWriter(api, may_write=leadership.is_leader)
     events = KubeEvents(api, settings.identity, repeat_seconds=settings.event_repeat_seconds)
-    if not cache.wait_synced(timeout=60):
-        log.warning("watch caches not synced after 60s; continuing, readiness stays false")
     return cache, writer, events, leadership
 
 

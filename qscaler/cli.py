@@ -96,7 +96,11 @@ def _settings(**overrides: object) -> Settings:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    """Run one cycle in dry-run mode and print the outcome."""
+    """Run one cycle in dry-run mode and print the outcome.
+
+    Exits 1 when a vhost could not be read or a binding is invalid, so a
+    script (or CI) notices; the table says which.
+    """
     from qscaler.app import build_runtime
 
     settings = _settings(dry_run=True, leader_election=False)
@@ -110,7 +114,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
         print(json.dumps(document, indent=2, ensure_ascii=False))
     else:
         print(render_table(document))
-    return 0
+    troubled = report.source_errors or any(o.error for o in report.outcomes)
+    return 1 if troubled else 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:

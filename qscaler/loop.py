@@ -14,6 +14,7 @@ refused write affects the workloads concerned and nothing else.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -21,7 +22,7 @@ from typing import Protocol
 from qscaler.core.actuation import Plan, held_count, plan, plan_release
 from qscaler.core.binding import ProcessDefaults, parse_binding
 from qscaler.core.decide import decide
-from qscaler.core.model import History, Observation
+from qscaler.core.model import History, Observation, VhostSnapshot
 from qscaler.core.policy import Mode, Policy
 from qscaler.core.rates import RateSmoother
 from qscaler.core.reasons import Reason
@@ -120,9 +121,11 @@ class Controller:
         self.leadership = leadership or AlwaysLeader()
         self.config = config or LoopConfig()
         self.smoother = RateSmoother(self.config.rate_smoothing_seconds)
-        self.matcher = QueueMatcher()
+        # Pattern budgets are real seconds whatever `clock` is (the simulator's is not).
+        self.matcher = QueueMatcher(clock=time.monotonic)
         self.histories: dict[WorkloadRef, History] = {}
         self._policies: dict[WorkloadRef, tuple[object, Policy | BindingError]] = {}
+        self._written: dict[WorkloadRef, _Written] = {}
 
     def cycle(self) -> CycleReport:
         """One pass over every bound workload."""
@@ -169,7 +172,7 @@ class Controller:
         errors: dict[str, str] = {}
         for request in _requests(policies):
             try:
-                snapshot = self.source.read(request)
+                snapshot = self._read(request)
             except SourceError as exc:
                 errors[request.vhost] = str(exc)
                 self.recorder.source_read(request.vhost, exc, self.clock())
@@ -177,6 +180,19 @@ class Controller:
             self.recorder.source_read(request.vhost, None, snapshot.read_at)
             views[request.vhost] = VhostView.of(snapshot, self.smoother.smooth(snapshot))
         return views, errors
+
+    def _read(self, request: VhostRequest) -> VhostSnapshot:
+        """Read one vhost; a source's unexpected exception fails that vhost only."""
+        try:
+            return self.source.read(request)
+        except SourceError:
+            raise
+        except Exception as exc:  # a bug in a source must not stop the other vhosts
+            log.exception("unexpected error reading vhost %r", request.vhost)
+            raise SourceError(
+                f"unexpected {type(exc).__name__} while reading vhost {request.vhost!r} "
+                "(logged with its traceback)"
+            ) from exc
 
     # --- decide and act ---
 
@@ -214,10 +230,16 @@ class Controller:
             observation = Observation(queues=(), observed_at=None, error=errors[vhost])
         else:
             observation = observe(policy.queues, views.get(vhost), self.matcher)
-        current = held_count(workload, hpa)
+        written = self._awaiting_cache(workload, hpa)
+        current = written.plan.applied if written else held_count(workload, hpa)
         history = self.histories.get(workload.ref, History())
         decision, self.histories[workload.ref] = decide(observation, current, policy, history, now)
         planned = plan(decision.desired, workload, hpa)
+        if written is not None and decision.desired == written.plan.desired:
+            # Already written; the watch cache has not caught up (it lags by
+            # milliseconds, or longer while the apiserver restarts). Writing
+            # the same thing again would be a duplicate, so do not.
+            planned = replace(written.plan, replicas=None, hpa_floor=None, restore_hpa=False)
         held = self._held(policy, planned)
         outcome = Outcome(
             workload, hpa, policy, observation, decision, planned, held=held, reason=decision.reason
@@ -249,7 +271,16 @@ class Controller:
             return replace(outcome, error=str(exc), reason=Reason.WRITE_FAILED)
         except KubeError as exc:
             return replace(outcome, error=str(exc), reason=Reason.WRITE_FAILED)
+        self._written[workload.ref] = _Written(_versions(workload, hpa), planned)
         return replace(outcome, written=True)
+
+    def _awaiting_cache(self, workload: Workload, hpa: Hpa | None) -> _Written | None:
+        """Our last write, if the cache still shows the state it was planned from."""
+        written = self._written.get(workload.ref)
+        if written is not None and written.seen != _versions(workload, hpa):
+            del self._written[workload.ref]
+            return None
+        return written
 
     # --- housekeeping ---
 
@@ -274,6 +305,20 @@ class Controller:
             del self.histories[ref]
         for ref in [r for r in self._policies if r not in present]:
             del self._policies[ref]
+        for ref in [r for r in self._written if r not in present]:
+            del self._written[ref]
+
+
+@dataclass(frozen=True, slots=True)
+class _Written:
+    """A write, and the resourceVersions (workload, HPA) it was planned from."""
+
+    seen: tuple[str, str]
+    plan: Plan
+
+
+def _versions(workload: Workload, hpa: Hpa | None) -> tuple[str, str]:
+    return workload.resource_version, hpa.resource_version if hpa else ""
 
 
 def _requests(policies: Sequence[Policy]) -> list[VhostRequest]:

@@ -94,6 +94,10 @@ def make_api_client(kubeconfig: Path | None, hook: RequestHook | None = None) ->
             config.load_incluster_config(client_configuration=configuration)
         except config.ConfigException:
             config.load_kube_config(client_configuration=configuration)
+    # No hidden retries under our own: the reflector backs off, the lease
+    # must see a failure within its deadline, a failed write is retried by
+    # the next cycle with fresh data.
+    configuration.retries = 0
     return CountingApiClient(configuration, hook)
 
 

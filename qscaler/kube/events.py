@@ -28,6 +28,8 @@ log = logging.getLogger("qscaler.events")
 
 MAX_MESSAGE = 1024
 MERGE_PATCH = "application/merge-patch+json"
+#: (connect, read) seconds: recording an Event must never stall a cycle for long.
+TIMEOUT = (3.0, 5.0)
 
 
 @dataclass(slots=True)
@@ -113,7 +115,9 @@ class KubeEvents:
             "lastTimestamp": now,
             "count": 1,
         }
-        self.core.create_namespaced_event(ref.namespace, body, _preload_content=False)
+        self.core.create_namespaced_event(
+            ref.namespace, body, _preload_content=False, _request_timeout=TIMEOUT
+        )
         return name
 
     def _patch(self, workload: Workload, series: _Series, message: str) -> None:

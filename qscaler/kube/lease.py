@@ -69,6 +69,9 @@ class LeaseElector:
         self._observed_at = 0.0
         self._was_leader = False
         self._stop = threading.Event()
+        # One call may not outlast half the renew deadline: a leader cut off
+        # from the apiserver must notice in time to stop writing.
+        self._timeout = max(1.0, renew_deadline / 2)
 
     # --- the gate ---
 
@@ -143,7 +146,7 @@ class LeaseElector:
     def _read(self) -> dict[str, Any] | None:
         try:
             response = self.leases.read_namespaced_lease(
-                self.name, self.namespace, _preload_content=False, _request_timeout=(5, 5)
+                self.name, self.namespace, _preload_content=False, _request_timeout=self._timeout
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -165,7 +168,7 @@ class LeaseElector:
     def _create(self) -> None:
         body = {"metadata": {"name": self.name, "namespace": self.namespace}, "spec": self._spec(0)}
         self.leases.create_namespaced_lease(
-            self.namespace, body, _preload_content=False, _request_timeout=(5, 5)
+            self.namespace, body, _preload_content=False, _request_timeout=self._timeout
         )
 
     def _update(self, lease: dict[str, Any], taking_over: bool) -> None:
@@ -176,7 +179,7 @@ class LeaseElector:
         else:
             lease["spec"] = self._spec(transitions, acquired=spec.get("acquireTime"))
         self.leases.replace_namespaced_lease(
-            self.name, self.namespace, lease, _preload_content=False, _request_timeout=(5, 5)
+            self.name, self.namespace, lease, _preload_content=False, _request_timeout=self._timeout
         )
 
     def _release(self) -> None:
@@ -191,7 +194,11 @@ class LeaseElector:
                 "renewTime": _micro_time(self.wall_clock()),
             }
             self.leases.replace_namespaced_lease(
-                self.name, self.namespace, lease, _preload_content=False, _request_timeout=(5, 5)
+                self.name,
+                self.namespace,
+                lease,
+                _preload_content=False,
+                _request_timeout=self._timeout,
             )
             log.info("released lease %s/%s", self.namespace, self.name)
         except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:

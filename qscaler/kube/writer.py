@@ -32,6 +32,8 @@ log = logging.getLogger("qscaler.writer")
 
 MERGE_PATCH = "application/merge-patch+json"
 CONFLICT_RETRIES = 3
+#: (connect, read) seconds for one write: a hung apiserver must not stall the loop.
+WRITE_TIMEOUT = (5.0, 10.0)
 _SCALE_RESOURCE = {"Deployment": "deployments/scale", "StatefulSet": "statefulsets/scale"}
 
 
@@ -116,7 +118,7 @@ class KubeWriter:
     def _read_hpa(self, hpa: Hpa) -> Hpa | None:
         try:
             fresh = self.autoscaling.read_namespaced_horizontal_pod_autoscaler(
-                hpa.name, hpa.namespace, _preload_content=False
+                hpa.name, hpa.namespace, _preload_content=False, _request_timeout=WRITE_TIMEOUT
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -133,6 +135,7 @@ class KubeWriter:
                 _content_type=MERGE_PATCH,
                 field_manager=self.field_manager,
                 _preload_content=False,
+                _request_timeout=WRITE_TIMEOUT,
             )
         except ApiException as exc:
             raise translate(exc, verb, resource) from exc

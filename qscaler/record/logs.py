@@ -62,6 +62,8 @@ def configure_logging(fmt: Literal["text", "json"], level: str) -> None:
     root.setLevel(level)
     # The Kubernetes client logs every retry at INFO; ours say it better.
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
-    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # urllib3 logs every connection retry at WARNING; the reflector and the
+    # lease report an unreachable API server once, in their own words.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("pika").setLevel(logging.WARNING)

@@ -70,7 +70,13 @@ class SimCluster:
 
     def workloads(self) -> Sequence[Workload]:
         """The simulated Deployment."""
-        return [Workload(WORKLOAD, self.replicas, self.ready, self.annotations)]
+        # The version changes with spec.replicas, as a real resourceVersion would.
+        version = str(self.replicas)
+        return [
+            Workload(
+                WORKLOAD, self.replicas, self.ready, self.annotations, resource_version=version
+            )
+        ]
 
     def hpas(self) -> Sequence[Hpa]:
         """No HPA in the benchmark scenario."""

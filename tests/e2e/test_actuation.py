@@ -6,19 +6,16 @@ deploy/base, so passing tests also prove those permissions suffice.
 
 from __future__ import annotations
 
-import json
 import signal
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
-from kubernetes.watch.watch import iter_resp_lines
 
 from tests.e2e.conftest import ENABLED, StartQscaler, consumer_annotations
-from tests.harness.k8s import ControlPlane, wait_for
+from tests.harness.k8s import ControlPlane, ReplicaHistory, wait_for
 from tests.harness.rabbitmq import Broker
 
 pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq, pytest.mark.slow]
@@ -33,44 +30,6 @@ def events(
 ) -> list[dict[str, Any]]:
     found = plane.events(namespace, name)
     return [e for e in found if reason is None or e["reason"] == reason]
-
-
-class ReplicaHistory:
-    """Every spec.replicas the Deployment had, recorded from a real watch."""
-
-    def __init__(self, plane: ControlPlane, namespace: str, name: str) -> None:
-        self.values: list[int] = []
-        self._stop = threading.Event()
-        apps = plane.apps()
-
-        def run() -> None:
-            version = None
-            while not self._stop.is_set():
-                kwargs: dict[str, Any] = {
-                    "field_selector": f"metadata.name={name}",
-                    "timeout_seconds": 2,
-                }
-                if version:
-                    kwargs["resource_version"] = version
-                stream = apps.list_namespaced_deployment(
-                    namespace, watch=True, _preload_content=False, **kwargs
-                )
-                for line in iter_resp_lines(stream):
-                    if not line.strip():
-                        continue
-                    obj = json.loads(line)["object"]
-                    version = obj["metadata"]["resourceVersion"]
-                    value = obj["spec"].get("replicas", 1)
-                    if not self.values or self.values[-1] != value:
-                        self.values.append(value)
-
-        self._thread = threading.Thread(target=run, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> list[int]:
-        self._stop.set()
-        self._thread.join(timeout=10)
-        return self.values
 
 
 def test_scales_from_zero_to_max_and_back_to_zero(

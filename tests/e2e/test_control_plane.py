@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from tests.harness.k8s import ControlPlane, wait_for
+from tests.harness.k8s import ControlPlane, alive, wait_for
 
 pytestmark = pytest.mark.k8s
 
@@ -62,4 +62,4 @@ def test_a_second_control_plane_starts_from_the_cache_and_stops_cleanly(tmp_path
     finally:
         plane.stop()
     for name, pid in pids.items():
-        assert not Path(f"/proc/{pid}").exists(), f"{name} (pid {pid}) still running"
+        assert not alive(pid), f"{name} (pid {pid}) still running"

@@ -11,17 +11,21 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import signal
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 HERE = Path(__file__).resolve().parent
 K8S_DIR = HERE.parent / "k8s"
@@ -50,6 +54,7 @@ class ControlPlane:
     kubeconfig: Path
     server: str
     ca_file: Path
+    children: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     # --- lifecycle ---
 
@@ -71,8 +76,37 @@ class ControlPlane:
         return plane
 
     def stop(self) -> None:
-        """Stop exactly the processes up.sh started."""
+        """Stop exactly the processes up.sh (or restart) started."""
         subprocess.run([str(K8S_DIR / "down.sh"), str(self.workdir)], check=False, timeout=120)
+        for child in self.children:
+            child.wait(timeout=30)
+
+    def restart(self, component: str, down_seconds: float = 0.0) -> None:
+        """Stop one component (by its saved PID) and start it again with the same
+        command line, as a crash-and-restart or a rolling upgrade would."""
+        pid_file = self.workdir / "pids" / component
+        pid = int(pid_file.read_text())
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
+        os.kill(pid, signal.SIGTERM)
+        try:
+            wait_for(f"{component} to exit", lambda: not alive(pid), timeout=5)
+        except AssertionError:  # the apiserver's graceful shutdown can take minutes
+            os.kill(pid, signal.SIGKILL)
+            wait_for(f"{component} to die", lambda: not alive(pid), timeout=10)
+        time.sleep(down_seconds)
+        with (self.workdir / "logs" / f"{component}.log").open("ab") as log:
+            process = subprocess.Popen([a.decode() for a in argv], stdout=log, stderr=subprocess.STDOUT)
+        self.children.append(process)  # down.sh stops it by PID; stop() reaps it
+        pid_file.write_text(str(process.pid))
+        if component == "kube-apiserver":
+            wait_for("the API server to be ready again", self._ready, timeout=60)
+
+    def _ready(self) -> bool:
+        try:
+            self.core().list_namespace(limit=1, _request_timeout=2)
+        except Exception:  # anything at all: not ready yet
+            return False
+        return True
 
     def pids(self) -> dict[str, int]:
         """The PIDs up.sh saved, by component."""
@@ -275,6 +309,15 @@ def bin_dir() -> Path:
     return Path(out)
 
 
+def alive(pid: int) -> bool:
+    """Running (not a zombie): this machine's init reaps slowly."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _node_ready(core: client.CoreV1Api, name: str) -> bool:
     try:
         node = core.read_node(name)
@@ -292,3 +335,54 @@ def _has_sa(core: client.CoreV1Api, namespace: str, name: str) -> bool:
     except ApiException:
         return False
     return True
+
+
+class ReplicaHistory:
+    """Every spec.replicas the Deployment had, recorded from a real watch.
+
+    Survives apiserver restarts (it watches again from the last version seen).
+    """
+
+    def __init__(self, plane: ControlPlane, namespace: str, name: str) -> None:
+        self.values: list[int] = []
+        self.namespace, self.name = namespace, name
+        self._apps = plane.apps()
+        self._version: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._follow()
+            except Exception:  # the apiserver may be restarting: watch again
+                self._stop.wait(0.5)
+
+    def _follow(self) -> None:
+        kwargs: dict[str, Any] = {
+            "field_selector": f"metadata.name={self.name}",
+            "timeout_seconds": 2,
+        }
+        if self._version:
+            kwargs["resource_version"] = self._version
+        stream = self._apps.list_namespaced_deployment(
+            self.namespace, watch=True, _preload_content=False, _request_timeout=(3, 10), **kwargs
+        )
+        for line in iter_resp_lines(stream):
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            if event.get("type") == "ERROR":
+                self._version = None
+                return
+            obj = event["object"]
+            self._version = obj["metadata"]["resourceVersion"]
+            value = obj["spec"].get("replicas", 1)
+            if not self.values or self.values[-1] != value:
+                self.values.append(value)
+
+    def stop(self) -> list[int]:
+        self._stop.set()
+        self._thread.join(timeout=15)
+        return self.values

@@ -92,6 +92,19 @@ class QscalerProcess:
                 return float(value)
         return None
 
+    def metric_sum(self, name: str, **labels: str) -> float:
+        """The sum of every sample of `name` whose labels include `labels`."""
+        total = 0.0
+        wanted = {f'{k}="{v}"' for k, v in labels.items()}
+        for line in self.metrics().splitlines():
+            key, _, value = line.rpartition(" ")
+            metric, _, label_text = key.partition("{")
+            if line.startswith("#") or metric != name:
+                continue
+            if wanted <= set(label_text.rstrip("}").split(",")):
+                total += float(value)
+        return total
+
     def stop(self, sig: int = signal.SIGTERM) -> int | None:
         if self.process is None:
             return None

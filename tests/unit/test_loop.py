@@ -226,3 +226,23 @@ def test_departed_workloads_lose_their_series_and_history() -> None:
     loop.cycle()
     assert value(registry, "qscaler_replicas_desired", **labels) is None
     assert loop.histories == {}
+
+
+def test_a_write_the_cache_has_not_seen_yet_is_not_repeated() -> None:
+    """While the watch lags (an apiserver restart), the same decision must not
+    be written again every cycle; a new decision is."""
+    broker, writer = Broker({"/": {"q": 50}}), Writer()
+    stale = deploy("w", replicas=1, queues="q")
+    loop, _, _ = controller([stale], broker, writer)
+    loop.cycle()
+    loop.cycle()
+    assert writer.writes == [("w", Plan(applied=5, desired=5, replicas=5))]
+
+    broker.depths = {"/": {"q": 80}}
+    loop.cycle()
+    assert writer.writes[-1] == ("w", Plan(applied=8, desired=8, replicas=8))
+
+    caught_up = Workload(stale.ref, 8, 8, stale.annotations, resource_version="2")
+    loop.cluster = StaticCluster([caught_up])
+    loop.cycle()
+    assert len(writer.writes) == 2
