@@ -95,7 +95,9 @@ class ControlPlane:
             wait_for(f"{component} to die", lambda: not alive(pid), timeout=10)
         time.sleep(down_seconds)
         with (self.workdir / "logs" / f"{component}.log").open("ab") as log:
-            process = subprocess.Popen([a.decode() for a in argv], stdout=log, stderr=subprocess.STDOUT)
+            process = subprocess.Popen(
+                [a.decode() for a in argv], stdout=log, stderr=subprocess.STDOUT
+            )
         self.children.append(process)  # down.sh stops it by PID; stop() reaps it
         pid_file.write_text(str(process.pid))
         if component == "kube-apiserver":
