@@ -1,0 +1,1 @@
+"""Packaging and deployment: the Dockerfile, the lock, docker-compose.yml, deploy/."""
