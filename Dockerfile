@@ -31,7 +31,7 @@ WORKDIR /src
 COPY requirements.lock ./
 RUN python -m venv --without-pip /opt/qscaler \
  && pip --python /opt/qscaler/bin/python install --no-deps --require-hashes -r requirements.lock
-COPY pyproject.toml ./
+COPY pyproject.toml LICENSE ./
 COPY qscaler ./qscaler
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && pip --python /opt/qscaler/bin/python install --no-deps /wheels/qscaler-*.whl \
