@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install deps rabbitmq-install test-packages k8s-build check unit integration e2e bench clean
+.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build check unit integration e2e bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +22,7 @@ demo: install
 	$(VENV)/bin/qscaler demo $(ARGS)
 
 ## everything the tests need that is not Python: RabbitMQ (Debian) and the control plane (Go)
-deps: rabbitmq-install test-packages k8s-build
+deps: rabbitmq-install test-packages k8s-build promtool-build
 
 test-packages:
 	tests/install-packages.sh
@@ -32,6 +32,9 @@ rabbitmq-install:
 
 k8s-build:
 	tests/k8s/build.sh
+
+promtool-build:
+	tools/promtool/build.sh
 
 check: install
 	$(VENV)/bin/ruff check qscaler tests

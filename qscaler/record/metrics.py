@@ -103,7 +103,7 @@ class Metrics:
         self.held_back = Gauge(
             "qscaler_held_back",
             "1 while scaling is held back for this reason (e.g. Stabilizing, AtMax, "
-            "SourceStale, Paused, DryRun).",
+            "SourceStale, Paused, DryRun, WriteFailed).",
             [*w, "reason"],
             registry=registry,
         )

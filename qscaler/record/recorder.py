@@ -17,6 +17,7 @@ from typing import Protocol
 from prometheus_client import Counter, Gauge
 
 from qscaler.core.model import Decision
+from qscaler.core.policy import Mode
 from qscaler.core.reasons import HELD_BACK, UNTRUSTED_DATA, Reason
 from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceError
@@ -53,14 +54,19 @@ class Reporter:
         metrics: Metrics,
         events: EventSink | None = None,
         wall_clock: Callable[[], float] = time.time,
+        dry_run: bool = False,
     ) -> None:
+        """`dry_run`: the whole process only reports (`--dry-run`, `--bindings`)."""
         self.metrics = metrics
+        self.dry_run = dry_run
         self.events = events or NoEvents()
         self.wall_clock = wall_clock
         self.last_report: CycleReport | None = None
         self._held: dict[WorkloadRef, set[str]] = {}
         self._decision_labels: dict[WorkloadRef, set[tuple[str, str]]] = {}
         self._queue_states: set[WorkloadRef] = set()
+        self._polled: set[str] = set()  # vhosts with a last-poll series
+        self._read: set[str] = set()  # vhosts read in the cycle under way
 
     # --- Recorder protocol ---
 
@@ -72,7 +78,8 @@ class Reporter:
         if outcome.policy is not None:
             self.metrics.replicas_min.labels(*labels).set(outcome.policy.min_replicas)
             self.metrics.replicas_max.labels(*labels).set(outcome.policy.max_replicas)
-            self.metrics.dry_run.labels(*labels).set(1 if outcome.held == "dry_run" else 0)
+            dry = self.dry_run or outcome.policy.mode is Mode.DRY_RUN or outcome.held == "dry_run"
+            self.metrics.dry_run.labels(*labels).set(1 if dry else 0)
         if outcome.observation is not None and outcome.decision is not None:
             self._observation(outcome, outcome.decision)
         self._set_held(outcome)
@@ -81,8 +88,10 @@ class Reporter:
     def source_read(self, vhost: str, error: SourceError | None, at: float) -> None:
         """Count a vhost read; a failure is logged and counted by kind."""
         self.metrics.source_reads.labels(vhost).inc()
+        self._read.add(vhost)
         if error is None:
             self.metrics.last_poll.labels(vhost).set(self.wall_clock())
+            self._polled.add(vhost)
             return
         self.metrics.source_errors.labels(vhost, error.kind).inc()
         errors_log.warning(
@@ -91,16 +100,24 @@ class Reporter:
         )  # fmt: skip
 
     def cycle(self, report: CycleReport) -> None:
-        """Loop health, workload counts, and removal of departed workloads' series."""
+        """Loop health, workload counts, and removal of departed workloads' series.
+
+        A follower evaluates nothing, so it exports no per-workload or per-vhost
+        view and counts 0 workloads: after losing the Lease, a process must not
+        keep serving its last view as if it were current (it would age into a
+        "polls stale" alert and double the leader's series on a dashboard).
+        """
         self.last_report = report
         self.metrics.leader.set(1 if report.leader else 0)
         self.metrics.cycle_seconds.observe(max(0.0, report.finished_at - report.started_at))
         self.metrics.last_cycle.set(self.wall_clock())
-        if not report.leader:
-            return
+        read, self._read = self._read, set()  # a follower reads nothing
         self.metrics.workloads.set(len(report.outcomes))
         self.metrics.invalid_bindings.set(sum(1 for o in report.outcomes if o.policy is None))
         self._remove_departed({o.ref for o in report.outcomes})
+        for vhost in self._polled - read:  # no binding reads it any more
+            _remove(self.metrics.last_poll, (vhost,))
+        self._polled &= read
 
     # --- metrics ---
 
@@ -139,8 +156,8 @@ class Reporter:
     def _set_held(self, outcome: Outcome) -> None:
         now_held: set[str] = set()
         reason = outcome.reason
-        if reason is not None and reason in HELD_BACK:
-            now_held.add(reason.value)
+        if reason is not None and (reason in HELD_BACK or reason is Reason.WRITE_FAILED):
+            now_held.add(reason.value)  # a refused write holds scaling back too
         if outcome.held is not None:
             now_held.add(_HOLDS[outcome.held])
         if outcome.plan is not None and outcome.plan.capped_by_hpa:
