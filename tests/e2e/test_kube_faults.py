@@ -457,6 +457,11 @@ def test_17_a_leader_cut_off_from_the_apiserver_stops_writing_before_anyone_take
             lambda: replicas(control_plane, namespace, "worker") == 3,
             timeout=60,
         )
+        wait_for(  # the Event follows the write: let it land before the cut
+            "the leader's ScaleUp Event",
+            lambda: reasons(control_plane, namespace, "worker").get("ScaleUp"),
+            timeout=30,
+        )
 
         proxy.freeze()
         cut = time.monotonic()
