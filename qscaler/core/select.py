@@ -4,15 +4,18 @@ Exact names are dictionary lookups. `re:` patterns are matched against every
 queue name of the vhost, which at 5,000 queues per vhost and hundreds of
 pattern bindings would dominate a cycle, so matches are cached per pattern
 until the vhost's set of queue names changes (queues come and go rarely; their
-counts change every poll). Patterns come from users, so each match runs under
-a time budget: a catastrophic pattern becomes an error for its own workload
-instead of a stalled controller.
+counts change every poll). Patterns come from users, so matching one vhost's
+names runs under a time budget: a catastrophic pattern becomes an error for its
+own workload instead of a stalled controller. The budget covers all the names
+together (each search gets what is left of it), which takes a clock; this module
+may not read one, so the loop injects it. Without a clock each name gets the
+whole budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import regex
 
@@ -36,8 +39,14 @@ class _Cached:
 class QueueMatcher:
     """Caches which names each (vhost, pattern) matches."""
 
-    def __init__(self, budget_seconds: float = PATTERN_BUDGET_SECONDS) -> None:
+    def __init__(
+        self,
+        budget_seconds: float = PATTERN_BUDGET_SECONDS,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """`clock` (seconds, real time) makes the budget cover all names of a vhost."""
         self.budget = budget_seconds
+        self.clock = clock
         self._cache: dict[tuple[str, str], _Cached] = {}
 
     def matching(
@@ -48,12 +57,21 @@ class QueueMatcher:
         cached = self._cache.get(key)
         if cached is not None and cached.names_key == names_key:
             return cached.matched
+        deadline = None if self.clock is None else self.clock() + self.budget
         try:
-            matched = tuple(n for n in names if pattern.search(n, timeout=self.budget))
+            matched = tuple(n for n in names if pattern.search(n, timeout=self._left(deadline)))
         except TimeoutError as exc:
             raise PatternTooSlow(pattern.pattern) from exc
         self._cache[key] = _Cached(names_key, matched)
         return matched
+
+    def _left(self, deadline: float | None) -> float:
+        if deadline is None or self.clock is None:
+            return self.budget
+        left = deadline - self.clock()
+        if left <= 0:
+            raise TimeoutError
+        return left
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,12 +82,35 @@ class VhostView:
     samples: Mapping[str, QueueSample]
     names: tuple[str, ...]
     names_key: int
+    #: Queues whose ready count an activation probe raised (`raise_ready`).
+    probed: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, snapshot: VhostSnapshot, samples: Mapping[str, QueueSample]) -> VhostView:
         """Build the view; `names_key` changes when the set of names changes."""
         names = tuple(sorted(samples))
         return cls(snapshot, samples, names, hash(names))
+
+
+def raise_ready(view: VhostView, ready: Mapping[str, int]) -> VhostView:
+    """The view with the probed ready counts raised in, never lowered.
+
+    A passive declare counts a queue's ready messages in real time; the
+    management API's count can be a statistics interval old. The larger of the
+    two is the better estimate of what is waiting now (a stale count is only
+    ever too low for a queue that nobody consumes). Queues the view does not
+    hold are left out: whether they exist is the source's call.
+    """
+    raised = {
+        name: replace(sample, messages_ready=ready[name])
+        for name, sample in view.samples.items()
+        if ready.get(name, -1) > sample.messages_ready
+    }
+    if not raised:
+        return view
+    return replace(
+        view, samples={**view.samples, **raised}, probed=view.probed | frozenset(raised)
+    )
 
 
 def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatcher) -> Observation:
@@ -94,5 +135,8 @@ def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatch
         chosen.extend(fresh)
         seen.update(fresh)
     return Observation(
-        queues=tuple(samples[n] for n in chosen), observed_at=read_at, missing=missing
+        queues=tuple(samples[n] for n in chosen),
+        observed_at=read_at,
+        missing=missing,
+        probed=tuple(n for n in chosen if n in view.probed),
     )
