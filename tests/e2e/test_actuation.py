@@ -6,7 +6,11 @@ deploy/base, so passing tests also prove those permissions suffice.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -220,3 +224,81 @@ def test_an_invalid_binding_is_reported_while_its_neighbour_keeps_scaling(
     labels = {"namespace": namespace, "workload": "bad", "kind": "Deployment"}
     assert qscaler.metric("qscaler_binding_valid", **labels) == 0
     assert qscaler.metric("qscaler_invalid_bindings") == 1
+
+
+def test_statefulsets_scale_through_their_scale_subresource(
+    control_plane: ControlPlane,
+    broker: Broker,
+    vhost: str,
+    namespace: str,
+    start_qscaler: StartQscaler,
+) -> None:
+    broker.declare_queues(vhost, "work")
+    control_plane.apps().create_namespaced_stateful_set(
+        namespace,
+        {
+            "metadata": {
+                "name": "ordered",
+                "labels": ENABLED,
+                "annotations": consumer_annotations(vhost, "work"),
+            },
+            "spec": {
+                "replicas": 1,
+                "serviceName": "ordered",
+                "selector": {"matchLabels": {"app": "ordered"}},
+                "template": {
+                    "metadata": {"labels": {"app": "ordered"}},
+                    "spec": {
+                        "containers": [{"name": "consumer", "image": "fake.invalid/consumer"}]
+                    },
+                },
+            },
+        },
+    )
+    start_qscaler()
+    broker.publish(vhost, "work", 30)
+
+    def stateful_replicas() -> int:
+        return int(
+            control_plane.apps().read_namespaced_stateful_set("ordered", namespace).spec.replicas
+        )
+
+    wait_for("the StatefulSet at 3 replicas", lambda: stateful_replicas() == 3, timeout=60)
+    wait_for(
+        "3 Ready kwok pods", lambda: control_plane.ready_pods(namespace, "ordered") == 3, timeout=90
+    )
+
+
+def test_plan_reads_its_bindings_from_the_cluster(
+    control_plane: ControlPlane,
+    broker: Broker,
+    vhost: str,
+    namespace: str,
+    qscaler_kubeconfig: Path,
+) -> None:
+    """`qscaler plan` without --bindings: one pass over the labelled workloads of
+    the cluster, under deploy/'s RBAC, printing decisions and writing nothing."""
+    broker.declare_queues(vhost, "work")
+    broker.publish(vhost, "work", 70)
+    control_plane.deployment(namespace, "worker", 2, consumer_annotations(vhost, "work"), ENABLED)
+    control_plane.deployment(namespace, "unlabelled", 2, consumer_annotations(vhost, "work"))
+    wait_for(
+        "the broker to count 70", lambda: (broker.queue(vhost, "work") or {}).get("messages") == 70
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QSCALER_")}
+    env.update(
+        QSCALER_KUBECONFIG=str(qscaler_kubeconfig),
+        QSCALER_NAMESPACES=namespace,
+        QSCALER_MANAGEMENT_URL=broker.mgmt_url,
+        QSCALER_USERNAME=broker.user,
+        QSCALER_PASSWORD=broker.password,
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "qscaler", "plan", "--output", "json"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(done.stdout)["workloads"]
+    assert [r["workload"] for r in rows] == ["worker"]
+    assert rows[0]["decision"]["desired"] == 7
+    assert replicas(control_plane, namespace, "worker") == 2, "plan never writes"
