@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -23,17 +22,6 @@ from tests.harness.k8s import ControlPlane, ReplicaHistory, wait_for
 from tests.harness.rabbitmq import Broker
 
 pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq, pytest.mark.slow]
-
-
-def replicas(plane: ControlPlane, namespace: str, name: str) -> int:
-    return int(plane.read_deployment(namespace, name)["spec"].get("replicas", 1))
-
-
-def events(
-    plane: ControlPlane, namespace: str, name: str, reason: str | None = None
-) -> list[dict[str, Any]]:
-    found = plane.events(namespace, name)
-    return [e for e in found if reason is None or e["reason"] == reason]
 
 
 def test_scales_from_zero_to_max_and_back_to_zero(
@@ -53,19 +41,19 @@ def test_scales_from_zero_to_max_and_back_to_zero(
     )
     start_qscaler()
     broker.publish(vhost, "work", 100)
-    wait_for("5 replicas", lambda: replicas(control_plane, namespace, "worker") == 5, timeout=60)
+    wait_for("5 replicas", lambda: control_plane.replicas(namespace, "worker") == 5, timeout=60)
     wait_for(
         "5 kwok pods Ready", lambda: control_plane.ready_pods(namespace, "worker") == 5, timeout=60
     )
-    assert events(control_plane, namespace, "worker", "ScaleFromZero")
+    assert control_plane.events_by_reason(namespace, "worker").get("ScaleFromZero", [])
 
     assert broker.consume(vhost, "work", 100) == 100
     wait_for(
         "back to 0 after the cooldown",
-        lambda: replicas(control_plane, namespace, "worker") == 0,
+        lambda: control_plane.replicas(namespace, "worker") == 0,
         timeout=60,
     )
-    assert events(control_plane, namespace, "worker", "ScaleToZero")
+    assert control_plane.events_by_reason(namespace, "worker").get("ScaleToZero", [])
 
 
 def test_raises_the_hpa_floor_instead_of_fighting_the_hpa(
@@ -92,7 +80,7 @@ def test_raises_the_hpa_floor_instead_of_fighting_the_hpa(
     assert hpa["metadata"]["annotations"]["qscaler.io/original-min-replicas"] == "1"
     wait_for(
         "the real HPA controller to scale to 6",
-        lambda: replicas(control_plane, namespace, "worker") == 6,
+        lambda: control_plane.replicas(namespace, "worker") == 6,
         timeout=60,
     )
     managers = {
@@ -157,10 +145,10 @@ def test_only_the_leader_writes_and_the_follower_takes_over(
     wait_for("second to follow", lambda: second.metric("qscaler_leader") == 0, timeout=30)
 
     broker.publish(vhost, "work", 30)
-    wait_for("3 replicas", lambda: replicas(control_plane, namespace, "worker") == 3, timeout=60)
+    wait_for("3 replicas", lambda: control_plane.replicas(namespace, "worker") == 3, timeout=60)
     writers = {
         e.get("reportingInstance")
-        for e in events(control_plane, namespace, "worker", "ScaleFromZero")
+        for e in control_plane.events_by_reason(namespace, "worker").get("ScaleFromZero", [])
     }
     assert writers == {"first"}
 
@@ -173,10 +161,10 @@ def test_only_the_leader_writes_and_the_follower_takes_over(
     broker.publish(vhost, "work", 30)
     wait_for(
         "6 replicas, written by the new leader",
-        lambda: replicas(control_plane, namespace, "worker") == 6,
+        lambda: control_plane.replicas(namespace, "worker") == 6,
         timeout=60,
     )
-    scale_ups = events(control_plane, namespace, "worker", "ScaleUp")
+    scale_ups = control_plane.events_by_reason(namespace, "worker").get("ScaleUp", [])
     assert {e.get("reportingInstance") for e in scale_ups} == {"second"}
     assert sum(e.get("count", 1) for e in scale_ups) == 1, "one write for one change"
 
@@ -211,16 +199,16 @@ def test_an_invalid_binding_is_reported_while_its_neighbour_keeps_scaling(
     broker.publish(vhost, "good", 40)
     broker.publish(vhost, "bad", 40)
     wait_for(
-        "good to scale to 4", lambda: replicas(control_plane, namespace, "good") == 4, timeout=60
+        "good to scale to 4", lambda: control_plane.replicas(namespace, "good") == 4, timeout=60
     )
     warnings = wait_for(
         "an InvalidBinding Warning on bad",
-        lambda: events(control_plane, namespace, "bad", "InvalidBinding"),
+        lambda: control_plane.events_by_reason(namespace, "bad").get("InvalidBinding", []),
         timeout=30,
     )
     assert warnings[0]["type"] == "Warning"
     assert 'qscaler.io/max-replicas "lots" is not a whole number' in warnings[0]["message"]
-    assert replicas(control_plane, namespace, "bad") == 1
+    assert control_plane.replicas(namespace, "bad") == 1
     labels = {"namespace": namespace, "workload": "bad", "kind": "Deployment"}
     assert qscaler.metric("qscaler_binding_valid", **labels) == 0
     assert qscaler.metric("qscaler_invalid_bindings") == 1
@@ -301,4 +289,4 @@ def test_plan_reads_its_bindings_from_the_cluster(
     rows = json.loads(done.stdout)["workloads"]
     assert [r["workload"] for r in rows] == ["worker"]
     assert rows[0]["decision"]["desired"] == 7
-    assert replicas(control_plane, namespace, "worker") == 2, "plan never writes"
+    assert control_plane.replicas(namespace, "worker") == 2, "plan never writes"

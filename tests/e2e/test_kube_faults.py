@@ -44,17 +44,6 @@ from tests.harness.rabbitmq import Broker
 pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq, pytest.mark.slow]
 
 
-def replicas(plane: ControlPlane, namespace: str, name: str) -> int:
-    return int(plane.read_deployment(namespace, name)["spec"].get("replicas", 1))
-
-
-def reasons(plane: ControlPlane, namespace: str, name: str) -> dict[str, list[dict[str, Any]]]:
-    found: dict[str, list[dict[str, Any]]] = {}
-    for event in plane.events(namespace, name):
-        found.setdefault(event["reason"], []).append(event)
-    return found
-
-
 def admin_api(plane: ControlPlane) -> CountingApiClient:
     configuration = client.Configuration()
     config.load_kube_config(config_file=str(plane.kubeconfig), client_configuration=configuration)
@@ -87,7 +76,7 @@ def test_11_apiserver_restart_watch_resumes_and_nothing_is_written_twice(
     history = ReplicaHistory(control_plane, namespace, "worker")
     qscaler = start_qscaler()
     broker.publish(vhost, "work", 30)
-    wait_for("3 replicas", lambda: replicas(control_plane, namespace, "worker") == 3, timeout=60)
+    wait_for("3 replicas", lambda: control_plane.replicas(namespace, "worker") == 3, timeout=60)
     wait_for("the write counted", lambda: patches(qscaler) == 1)
 
     control_plane.restart("kube-apiserver", down_seconds=3)
@@ -97,13 +86,17 @@ def test_11_apiserver_restart_watch_resumes_and_nothing_is_written_twice(
     broker.publish(vhost, "work", 30)
     wait_for(
         "6 replicas after the restart",
-        lambda: replicas(control_plane, namespace, "worker") == 6,
+        lambda: control_plane.replicas(namespace, "worker") == 6,
         timeout=90,
     )
     time.sleep(3)  # a few more 1-s cycles: any duplicate write would land now
     assert patches(qscaler) == 2, "one write per change, none repeated after the restart"
     assert (
-        sum(e.get("count", 1) for e in reasons(control_plane, namespace, "worker")["ScaleUp"]) == 2
+        sum(
+            e.get("count", 1)
+            for e in control_plane.events_by_reason(namespace, "worker")["ScaleUp"]
+        )
+        == 2
     )
     assert history.stop() == [1, 3, 6]
 
@@ -207,7 +200,7 @@ def test_13_rbac_removed_names_the_verb_and_resource_and_the_rest_keeps_working(
     broker.publish(vhost, "plain", 20)
     wait_for(
         "plain scaled to 2 while allowed",
-        lambda: replicas(control_plane, namespace, "plain") == 2,
+        lambda: control_plane.replicas(namespace, "plain") == 2,
         timeout=60,
     )
 
@@ -216,7 +209,7 @@ def test_13_rbac_removed_names_the_verb_and_resource_and_the_rest_keeps_working(
     broker.publish(vhost, "floored", 50)
     warning = wait_for(
         "a WriteFailed Warning naming the verb and resource",
-        lambda: reasons(control_plane, namespace, "plain").get("WriteFailed"),
+        lambda: control_plane.events_by_reason(namespace, "plain").get("WriteFailed"),
         timeout=60,
     )[0]
     assert warning["type"] == "Warning"
@@ -235,7 +228,7 @@ def test_13_rbac_removed_names_the_verb_and_resource_and_the_rest_keeps_working(
         lambda: control_plane.read_hpa(namespace, "floored")["spec"]["minReplicas"] == 5,
         timeout=60,
     )
-    assert replicas(control_plane, namespace, "plain") == 2, "nothing lowered"
+    assert control_plane.replicas(namespace, "plain") == 2, "nothing lowered"
 
 
 # --- 14 -------------------------------------------------------------------------
@@ -343,7 +336,7 @@ def test_15_workload_deleted_while_its_decision_is_in_flight(
         source.close()
     outcome = {o.ref.name: o for o in report.outcomes}
     assert outcome["survivor"].written
-    assert replicas(control_plane, namespace, "survivor") == 3
+    assert control_plane.replicas(namespace, "survivor") == 3
     assert not outcome["doomed"].written
     assert "404" in (outcome["doomed"].error or "")
     assert "doomed" not in {r.name for r in loop.histories}, (
@@ -371,7 +364,7 @@ def test_16_hpa_added_and_deleted_while_bound_switches_mode_without_lowering(
     broker.publish(vhost, "work", 30)
     wait_for(
         "3 replicas through the scale subresource",
-        lambda: replicas(control_plane, namespace, "worker") == 3,
+        lambda: control_plane.replicas(namespace, "worker") == 3,
         timeout=60,
     )
 
@@ -385,7 +378,7 @@ def test_16_hpa_added_and_deleted_while_bound_switches_mode_without_lowering(
     broker.publish(vhost, "work", 20)
     wait_for(
         "the floor follows the queue, the HPA controller the floor",
-        lambda: replicas(control_plane, namespace, "worker") == 5,
+        lambda: control_plane.replicas(namespace, "worker") == 5,
         timeout=60,
     )
     assert patches(qscaler) == scale_writes, "no replicas written while the HPA exists"
@@ -394,7 +387,7 @@ def test_16_hpa_added_and_deleted_while_bound_switches_mode_without_lowering(
     broker.publish(vhost, "work", 20)
     wait_for(
         "7 replicas through the scale subresource again",
-        lambda: replicas(control_plane, namespace, "worker") == 7,
+        lambda: control_plane.replicas(namespace, "worker") == 7,
         timeout=60,
     )
     assert history.stop() == [1, 3, 5, 7]
@@ -454,12 +447,12 @@ def test_17_a_leader_cut_off_from_the_apiserver_stops_writing_before_anyone_take
         broker.publish(vhost, "work", 30)
         wait_for(
             "3 replicas by the leader",
-            lambda: replicas(control_plane, namespace, "worker") == 3,
+            lambda: control_plane.replicas(namespace, "worker") == 3,
             timeout=60,
         )
         wait_for(  # the Event follows the write: let it land before the cut
             "the leader's ScaleUp Event",
-            lambda: reasons(control_plane, namespace, "worker").get("ScaleUp"),
+            lambda: control_plane.events_by_reason(namespace, "worker").get("ScaleUp"),
             timeout=30,
         )
 
@@ -481,7 +474,7 @@ def test_17_a_leader_cut_off_from_the_apiserver_stops_writing_before_anyone_take
         broker.publish(vhost, "work", 30)
         wait_for(
             "6 replicas by the new leader",
-            lambda: replicas(control_plane, namespace, "worker") == 6,
+            lambda: control_plane.replicas(namespace, "worker") == 6,
             timeout=60,
         )
         proxy.thaw()
@@ -489,12 +482,13 @@ def test_17_a_leader_cut_off_from_the_apiserver_stops_writing_before_anyone_take
         assert cut_off.metric("qscaler_leader") == 0
         assert healthy.metric("qscaler_leader") == 1
     writers = {
-        e.get("reportingInstance") for e in reasons(control_plane, namespace, "worker")["ScaleUp"]
+        e.get("reportingInstance")
+        for e in control_plane.events_by_reason(namespace, "worker")["ScaleUp"]
     }
     assert writers == {"cut-off", "healthy"}
     by_writer = {
         e.get("reportingInstance"): e
-        for e in reasons(control_plane, namespace, "worker")["ScaleUp"]
+        for e in control_plane.events_by_reason(namespace, "worker")["ScaleUp"]
     }
     assert by_writer["cut-off"].get("count", 1) == 1, "the old leader wrote once, before the cut"
 
@@ -537,13 +531,13 @@ def test_18_two_instances_started_at_once_elect_one_writer(
         assert sum(p.metric("qscaler_leader") or 0 for p in started.values()) <= 1
         time.sleep(0.3)
     broker.publish(vhost, "work", 40)
-    wait_for("4 replicas", lambda: replicas(control_plane, namespace, "worker") == 4, timeout=60)
+    wait_for("4 replicas", lambda: control_plane.replicas(namespace, "worker") == 4, timeout=60)
     time.sleep(3)
     total = sum(patches(p) for p in started.values())
     assert total == 1, f"one change, one write; got {total}"
     writers = {
         e.get("reportingInstance")
-        for e in reasons(control_plane, namespace, "worker")["ScaleFromZero"]
+        for e in control_plane.events_by_reason(namespace, "worker")["ScaleFromZero"]
     }
     assert len(writers) == 1
 
@@ -611,7 +605,7 @@ def test_20_killed_mid_flight_and_restarted_picks_up_without_a_burst(
     )
     first = start_qscaler("first")
     broker.publish(vhost, "work", 50)
-    wait_for("5 replicas", lambda: replicas(control_plane, namespace, "worker") == 5, timeout=60)
+    wait_for("5 replicas", lambda: control_plane.replicas(namespace, "worker") == 5, timeout=60)
     first.stop(signal.SIGKILL)
     assert broker.consume(vhost, "work", 50) == 50
 
@@ -631,10 +625,10 @@ def test_20_killed_mid_flight_and_restarted_picks_up_without_a_burst(
     )
     assert held == 1
     assert patches(second) == 0
-    assert replicas(control_plane, namespace, "worker") == 5
+    assert control_plane.replicas(namespace, "worker") == 5
     wait_for(
         "the scale-down after the cooldown",
-        lambda: replicas(control_plane, namespace, "worker") == 1,
+        lambda: control_plane.replicas(namespace, "worker") == 1,
         timeout=60,
     )
     assert time.monotonic() - restarted >= 15 - 1, "not before the cooldown"

@@ -244,6 +244,17 @@ class ControlPlane:
         body: dict[str, Any] = json.loads(response.data)
         return body
 
+    def replicas(self, namespace: str, name: str) -> int:
+        """spec.replicas of a Deployment (1 when unset, as the API defaults it)."""
+        return int(self.read_deployment(namespace, name)["spec"].get("replicas", 1))
+
+    def events_by_reason(self, namespace: str, name: str) -> dict[str, list[dict[str, Any]]]:
+        """The object's Events, grouped by reason."""
+        found: dict[str, list[dict[str, Any]]] = {}
+        for event in self.events(namespace, name):
+            found.setdefault(event["reason"], []).append(event)
+        return found
+
     def read_hpa(self, namespace: str, name: str) -> dict[str, Any]:
         response = self.autoscaling().read_namespaced_horizontal_pod_autoscaler(
             name, namespace, _preload_content=False
