@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -43,8 +44,13 @@ class Settings(BaseSettings):
     tls_ca_file: Path | None = None
     tls_verify: bool = True
     request_timeout_seconds: float = Field(5.0, gt=0, le=120)
+    # 0: one request per vhost (cheapest for the broker); 1-500: paged listings.
+    management_page_size: int = Field(0, ge=0, le=500)
     poll_interval_seconds: float = Field(5.0, gt=0, le=3600)
     rate_smoothing_seconds: float = Field(15.0, ge=0, le=3600)
+    # Between polls, passive-declare the queues of workloads at 0 (qscaler.probe); 0: off.
+    activation_probe_seconds: float = Field(1.0, ge=0, le=3600)
+    activation_probe_max_queues: int = Field(1000, ge=1, le=1_000_000)  # per round
 
     # --- policy defaults (annotations override per workload where they can) ---
     stale_after_seconds: float = Field(60.0, gt=0)
@@ -103,6 +109,25 @@ class Settings(BaseSettings):
         if self.password_file is not None:
             return _read_secret(self.password_file, "password_file")
         return self.password.get_secret_value()
+
+    def credentials_reader(self) -> Callable[[], tuple[str, str]] | None:
+        """Reads the username and password again, for a source whose login was
+        refused: a password rotated in a mounted Secret file is then used
+        without a restart. None when neither comes from a file (a process's
+        environment cannot change under it)."""
+        if self.password_file is None and self.username_file is None:
+            return None
+        return lambda: (self.rabbitmq_username(), self.rabbitmq_password())
+
+    def activation_probe_interval(self) -> float | None:
+        """Seconds between activation probes; None when off.
+
+        The probe speaks AMQP, so it runs only where an AMQP URL was given
+        (`QSCALER_AMQP_URL`, or `QSCALER_SOURCE=amqp`): the default URL points
+        at localhost, which a management-only install does not have.
+        """
+        amqp = self.source == "amqp" or "amqp_url" in self.model_fields_set
+        return self.activation_probe_seconds if amqp and self.activation_probe_seconds else None
 
     def process_defaults(self) -> ProcessDefaults:
         """The policy knobs that come from settings rather than annotations."""

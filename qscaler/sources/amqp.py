@@ -16,6 +16,24 @@ Connections
     read; if the new one cannot be opened either, the read fails with
     `SourceUnavailable` and the next read tries again.
 
+Bounded waits
+    pika's blocking client has no per-request timeout: a broker (or a network
+    path) that accepts bytes and never answers would hold a passive declare, and
+    so the whole control loop, until the AMQP heartbeat gives up on the
+    connection, which with the broker's default of 60 s takes 65 to 130 s.
+    Opening a connection is bounded by pika's `stack_timeout` (twice the
+    request timeout). An open one is bounded by asking for a heartbeat of
+    `heartbeat_seconds` (by default the request timeout, at least 1 s; the
+    settings use the larger of the request timeout and the poll interval, so
+    the broker does not close a connection that is idle between two polls):
+    pika closes a connection that received nothing for one to two heartbeats
+    plus 5 s.
+
+Credentials
+    `credentials`, when given, is called again when the broker refuses the
+    login, so a password rotated in a mounted Secret file is picked up without
+    a restart (the management source does the same on a 401).
+
 Queues that exist but cannot be declared passively (exclusive to another
 connection, 405) are reported missing too: their depth cannot be known here.
 Passive declares need no permissions on the queue, only access to the vhost.
@@ -26,6 +44,7 @@ Credentials never appear in messages or `repr`: messages name the broker as
 
 from __future__ import annotations
 
+import math
 import ssl
 import time
 from collections.abc import Callable, Iterable
@@ -35,6 +54,7 @@ from urllib.parse import quote, urlsplit
 
 import pika
 import pika.exceptions
+from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
 from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.errors import (
@@ -45,6 +65,7 @@ from qscaler.errors import (
     SourceUnavailable,
 )
 from qscaler.sources import VhostRequest
+from qscaler.sources.credentials import renewed
 
 if TYPE_CHECKING:
     from qscaler.settings import Settings
@@ -80,11 +101,14 @@ class AmqpSource:
         timeout_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         connection_name: str = "qscaler",
+        heartbeat_seconds: int | None = None,
+        credentials: Callable[[], tuple[str, str]] | None = None,
     ) -> None:
         """Connect lazily to `url` (amqp:// or amqps://; any path is ignored).
 
         With amqps the server certificate is verified against the system CAs
-        plus `ca_file`, unless `verify` is False.
+        plus `ca_file`, unless `verify` is False. `heartbeat_seconds` and
+        `credentials`: see the module docstring.
         """
         parts = urlsplit(url)
         try:
@@ -100,9 +124,11 @@ class AmqpSource:
         self._scheme = parts.scheme
         self._credentials = pika.PlainCredentials(username, password)
         self._username = username
-        self._secret = password
         self._tls = _tls_context(ca_file, verify) if parts.scheme == "amqps" else None
         self._timeout = timeout_seconds
+        self._heartbeat = heartbeat_seconds or max(1, math.ceil(timeout_seconds))
+        self._reload = credentials
+        self._secrets = {password}
         self._clock = clock
         self._connection_name = connection_name
         self._links: dict[str, _Link] = {}
@@ -117,6 +143,10 @@ class AmqpSource:
             ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
             verify=settings.tls_verify,
             timeout_seconds=settings.request_timeout_seconds,
+            heartbeat_seconds=math.ceil(
+                max(settings.request_timeout_seconds, settings.poll_interval_seconds)
+            ),
+            credentials=settings.credentials_reader(),
         )
 
     def __repr__(self) -> str:
@@ -222,6 +252,23 @@ class AmqpSource:
 
     def _connect(self, vhost: str) -> Any:
         try:
+            return self._open(vhost)
+        except SourceAuthError:
+            if not self._renew_credentials():
+                raise
+        return self._open(vhost)
+
+    def _renew_credentials(self) -> bool:
+        """Read the credentials again; True when they changed."""
+        fresh = renewed(self._reload, (self._username, self._credentials.password))
+        if fresh is None:
+            return False
+        self._username, self._credentials = fresh[0], pika.PlainCredentials(*fresh)
+        self._secrets.add(fresh[1])
+        return True
+
+    def _open(self, vhost: str) -> Any:
+        try:
             return pika.BlockingConnection(self._parameters(vhost))
         except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.AuthenticationError):
             raise SourceAuthError(
@@ -236,7 +283,8 @@ class AmqpSource:
                 f"TLS certificate verification failed: {exc.verify_message}; trust the "
                 "broker's CA with QSCALER_TLS_CA_FILE",
             ) from None
-        except (pika.exceptions.AMQPError, OSError) as exc:
+        except (pika.exceptions.AMQPError, AMQPConnectorException, OSError) as exc:
+            # AMQPConnectorStackTimeout (no handshake within stack_timeout) is no AMQPError
             raise self._unavailable(vhost, f"cannot connect: {_describe(exc)}") from None
 
     def _parameters(self, vhost: str) -> pika.ConnectionParameters:
@@ -251,6 +299,7 @@ class AmqpSource:
             socket_timeout=self._timeout,
             stack_timeout=self._timeout * 2,
             blocked_connection_timeout=self._timeout * 6,
+            heartbeat=self._heartbeat,
             client_properties={"connection_name": self._connection_name},
         )
 
@@ -279,7 +328,10 @@ class AmqpSource:
         return f"{self._scheme}://{self._host}:{self._port}/{quote(vhost, safe='')}"
 
     def _scrub(self, message: str) -> str:
-        return message.replace(self._secret, "***") if self._secret else message
+        for secret in self._secrets:
+            if secret:
+                message = message.replace(secret, "***")
+        return message
 
 
 def _stats(name: str, ok: Any, vhost: str) -> QueueStats:

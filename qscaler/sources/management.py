@@ -6,16 +6,25 @@ bindings. Its job is to do that with as few and as cheap requests as possible,
 and to turn every failure into the `SourceError` an operator can act on.
 
 Requests
-    A vhost is listed with `GET /api/queues/{vhost}?page=N&page_size=500&...
-    &sort=name&columns=...`: paginated, sorted on a basic column, so the broker
-    sorts and pages its queue records and only then adds statistics to the one
-    page (rabbit_mgmt_util:augment_resources0); asking only for the columns
-    used keeps the answer small. Exact names can instead be read one by one
-    with `GET /api/queues/{vhost}/{name}?columns=...`. The rule: n bound names
-    cost n requests, a listing costs one request per 500 queues (the vhost's
-    page count from its previous listing, 1 before any). The cheaper wins; a tie
-    goes to the per-queue requests, because every listing page makes the broker
-    enumerate the whole vhost. `requests_made` counts them all.
+    A vhost is listed with one `GET /api/queues/{vhost}?columns=...&sort=`
+    (only the columns used, so the answer stays small; unsorted, because
+    sorting costs the broker more than the rest), or, with a page size set
+    (`QSCALER_MANAGEMENT_PAGE_SIZE`, at most 500), page by page with
+    `?page=N&page_size=...&sort=name&columns=...`. Unpaged is the default
+    because it is what costs the broker least: measured on RabbitMQ 3.10
+    (docs/performance.md), every page makes the broker enumerate, format and
+    sort the whole vhost before it cuts the page out, so a 5,000-queue vhost
+    in ten pages costs it about 5x what one unpaged listing does (~100 µs of
+    broker CPU per listed queue), more than reading every queue one by one.
+    Pages bound the size of one answer, for proxies that limit it.
+
+    Exact names can instead be read one by one with
+    `GET /api/queues/{vhost}/{name}?columns=...` (~490 µs of broker CPU each,
+    about five listed queues' worth). The rule, on broker CPU: n bound names
+    cost n x 5 listed queues; a listing costs the vhost's size times its number
+    of pages (the size is learned from the previous listing; before any, the
+    vhost is listed once to learn it). The cheaper wins; a tie goes to the
+    per-queue requests. `requests_made` counts every request.
 
 Listing while queues come and go
     Pages are read one after another, so queues created or deleted meanwhile
@@ -34,9 +43,16 @@ Encoding
     (clients and the broker resolve them as dot segments), so they are only
     ever read from a listing.
 
+Credentials
+    A Kubernetes Secret mounted as a file is rotated in place. With
+    `credentials` (what `QSCALER_PASSWORD_FILE`/`QSCALER_USERNAME_FILE` set up),
+    a 401 makes the source read the credentials again and, when they changed,
+    repeat the request once with the new ones: a rotation costs no restart and,
+    if the file is updated before the broker's user, not even a failed poll.
+
 Credentials never appear in messages or `repr`: URLs are shown without
-userinfo, and every message is scrubbed of the password as a last line of
-defence.
+userinfo, and every message is scrubbed of the passwords (old and new) as a
+last line of defence.
 """
 
 from __future__ import annotations
@@ -58,13 +74,23 @@ from qscaler.errors import (
     SourceUnavailable,
 )
 from qscaler.sources import VhostRequest
-from qscaler.sources.management_json import COLUMNS, Page, Parsed, parse_page, parse_queue
+from qscaler.sources.credentials import renewed
+from qscaler.sources.management_json import (
+    COLUMNS,
+    Page,
+    Parsed,
+    parse_listing,
+    parse_page,
+    parse_queue,
+)
 
 if TYPE_CHECKING:
     from qscaler.settings import Settings
 
 #: RabbitMQ's largest page size.
 PAGE_SIZE = 500
+#: Broker CPU of one single-queue GET, in queues of a listing (3.10: ~490 vs ~100 µs).
+GET_COST_IN_LISTED_QUEUES = 5
 #: Names that a URL path cannot carry (dot segments).
 _UNADDRESSABLE = frozenset({".", ".."})
 
@@ -79,18 +105,27 @@ class ManagementSource:
         clock: Callable[[], float] = time.monotonic,
         owns_client: bool = False,
         secret: str | None = None,
+        credentials: Callable[[], tuple[str, str]] | None = None,
+        page_size: int = 0,
     ) -> None:
         """Use `client` (its base URL and auth point at the management API).
 
         `owns_client`: close the client in `close()`. `secret`: a string (the
-        password) that must never appear in a message.
+        password) that must never appear in a message. `credentials`: reads the
+        current username and password again after a 401. `page_size`: 0 lists a
+        vhost in one request, 1 to 500 page by page (module docstring).
         """
+        if not 0 <= page_size <= PAGE_SIZE:
+            raise SettingsError(f"management page size {page_size}: must be 0 (unpaged) to 500")
+        self._page_size = page_size
         self._client = client
         self._clock = clock
         self._owns_client = owns_client
-        self._secret = secret
+        self._secrets = {secret} if secret else set()
+        self._reload = credentials
+        self._in_use: tuple[str, str] | None = None
         self._where = str(client.base_url.copy_with(username=None, password=None)).rstrip("/")
-        self._page_counts: dict[str, int] = {}
+        self._sizes: dict[str, int] = {}  # queues per vhost, from the last listing
         #: Every HTTP request this source sent, successful or not.
         self.requests_made = 0
 
@@ -105,6 +140,8 @@ class ManagementSource:
         verify: bool = True,
         timeout_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        credentials: Callable[[], tuple[str, str]] | None = None,
+        page_size: int = 0,
     ) -> ManagementSource:
         """Build the client from a URL and credentials; TLS is verified by default.
 
@@ -125,7 +162,16 @@ class ManagementSource:
             follow_redirects=False,
             headers={"accept": "application/json"},
         )
-        return cls(client, clock=clock, owns_client=True, secret=password)
+        source = cls(
+            client,
+            clock=clock,
+            owns_client=True,
+            secret=password,
+            credentials=credentials,
+            page_size=page_size,
+        )
+        source._in_use = (username, password)
+        return source
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ManagementSource:
@@ -137,6 +183,8 @@ class ManagementSource:
             ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
             verify=settings.tls_verify,
             timeout_seconds=settings.request_timeout_seconds,
+            credentials=settings.credentials_reader(),
+            page_size=settings.management_page_size,
         )
 
     def __repr__(self) -> str:
@@ -174,7 +222,11 @@ class ManagementSource:
             return False
         if request.names & _UNADDRESSABLE:
             return True
-        return len(request.names) > self._page_counts.get(request.vhost, 1)
+        size = self._sizes.get(request.vhost)
+        if size is None:
+            return len(request.names) > 1  # list once to learn the vhost's size
+        pages = 1 if self._page_size == 0 else max(1, -(-size // self._page_size))
+        return len(request.names) * GET_COST_IN_LISTED_QUEUES > size * pages
 
     def _read_each(self, vhost: str, names: Iterable[str], *, check_vhost: bool = True) -> Parsed:
         counted: dict[str, QueueStats] = {}
@@ -209,6 +261,15 @@ class ManagementSource:
 
     def _list_pages(self, vhost: str) -> tuple[Parsed, bool]:
         """Read every page; the flag is False when the vhost changed meanwhile."""
+        if self._page_size == 0:
+            # `sort=` (empty): unsorted, which spares the broker a sort of the vhost.
+            params = {"columns": COLUMNS, "sort": ""}
+            body = self._get(f"/api/queues/{_segment(vhost)}", vhost, params)
+            if body is None:
+                raise _vhost_not_found(vhost, self._where)
+            whole = parse_listing(body, vhost)
+            self._sizes[vhost] = len(whole.counted) + len(whole.uncounted)
+            return whole, True
         first = self._page(vhost, 1)
         if first is None:  # page 1 is never out of range; treat as a broken answer
             raise SourceDataError(f"{self._where} said page 1 of vhost {vhost!r} is out of range")
@@ -220,13 +281,13 @@ class ManagementSource:
             if page is None:
                 break
             pages.append(page)
-        self._page_counts[vhost] = max(1, first.page_count)
+        self._sizes[vhost] = first.total
         return _merge(*(p.queues for p in pages)), consistent
 
     def _page(self, vhost: str, number: int) -> Page | None:
         params = {
             "page": str(number),
-            "page_size": str(PAGE_SIZE),
+            "page_size": str(self._page_size),
             "name": "",
             "use_regex": "false",
             "pagination": "true",
@@ -255,8 +316,14 @@ class ManagementSource:
             )
 
     def _require_vhost(self, vhost: str) -> None:
-        if self._get(f"/api/vhosts/{_segment(vhost)}", vhost, {"columns": "name"}) is None:
-            raise _vhost_not_found(vhost, self._where)
+        """Raise when the vhost is gone: a one-queue listing page answers 404.
+
+        Not `GET /api/vhosts/{vhost}`: that needs the administrator tag, and
+        answers the least-privileged (`monitoring`) user 401 whether or not the
+        vhost exists, which turned a deleted queue into an "auth" error.
+        """
+        params = {"page": "1", "page_size": "1", "pagination": "true", "columns": "name"}
+        self._get(f"/api/queues/{_segment(vhost)}", vhost, params, listing=True)
 
     # --- HTTP ------------------------------------------------------------------
 
@@ -264,14 +331,29 @@ class ManagementSource:
         self, path: str, vhost: str, params: Mapping[str, str], *, listing: bool = False
     ) -> bytes | None:
         """The body of a 200, None for a 404 (or a page past the end), else raise."""
+        response = self._send(path, params)
+        if response.status_code == 401 and self._renew_credentials():
+            response = self._send(path, params)
+        return self._body(response, vhost, listing=listing)
+
+    def _send(self, path: str, params: Mapping[str, str]) -> httpx.Response:
         self.requests_made += 1
         try:
-            response = self._client.get(path, params=params)
+            return self._client.get(path, params=params)
         except httpx.TimeoutException as exc:
             raise self._unavailable(f"timed out: {_request_line(exc)}") from None
         except httpx.TransportError as exc:
             raise self._unavailable(_transport_failure(exc)) from None
-        return self._body(response, vhost, listing=listing)
+
+    def _renew_credentials(self) -> bool:
+        """Read the credentials again; True when they changed (and are now in use)."""
+        fresh = renewed(self._reload, self._in_use)
+        if fresh is None:
+            return False
+        self._client.auth = httpx.BasicAuth(*fresh)
+        self._in_use = fresh
+        self._secrets.add(fresh[1])
+        return True
 
     def _body(self, response: httpx.Response, vhost: str, *, listing: bool) -> bytes | None:
         status, line = response.status_code, f"GET {_without_query(response.request.url)}"
@@ -297,8 +379,8 @@ class ManagementSource:
         return SourceUnavailable(self._scrub(f"RabbitMQ management API at {self._where}: {detail}"))
 
     def _scrub(self, message: str) -> str:
-        if self._secret:
-            return message.replace(self._secret, "***")
+        for secret in self._secrets:
+            message = message.replace(secret, "***")
         return message
 
 

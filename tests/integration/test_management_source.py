@@ -191,17 +191,29 @@ def test_odd_queue_names_one_by_one_and_listed(
 
 
 @pytest.mark.slow
-def test_listing_1100_queues_takes_one_request_per_page(
-    broker: Broker, vhost: str, source: ManagementSource
+@pytest.mark.parametrize(("page_size", "requests"), [(0, 1), (500, 3)], ids=["unpaged", "paged"])
+def test_listing_1100_queues_takes_one_request_or_one_per_page(
+    broker: Broker, vhost: str, page_size: int, requests: int
 ) -> None:
     queues = [f"q{i:04d}" for i in range(1100)]
     broker.declare_queues(vhost, *queues)
-    request = VhostRequest(vhost, listing=True)
-    read_until(source, request, lambda s: len(s.queues) == 1100, "1,100 queues counted")
-    before = source.requests_made
-    snapshot = source.read(request)
-    assert source.requests_made - before == 3
-    assert sorted(snapshot.queues) == queues
+    source = ManagementSource.connect(
+        broker.mgmt_url, broker.user, broker.password, page_size=page_size
+    )
+    try:
+        request = VhostRequest(vhost, listing=True)
+        read_until(source, request, lambda s: len(s.queues) == 1100, "1,100 queues counted")
+        before = source.requests_made
+        snapshot = source.read(request)
+        assert source.requests_made - before == requests
+        assert sorted(snapshot.queues) == queues
+        # The size is learned: a few exact names are cheaper one by one.
+        before = source.requests_made
+        few = source.read(VhostRequest(vhost, frozenset(queues[:3])))
+        assert source.requests_made - before == 3
+        assert sorted(few.queues) == queues[:3]
+    finally:
+        source.close()
 
 
 @pytest.mark.slow
@@ -221,7 +233,7 @@ def test_queues_deleted_while_paging_are_not_reported(broker: Broker, vhost: str
         auth=(broker.user, broker.password),
         event_hooks={"response": [delete_after_first_page]},
     )
-    source = ManagementSource(client, owns_client=True)
+    source = ManagementSource(client, owns_client=True, page_size=500)
     try:
         request = VhostRequest(vhost, listing=True)
         read_until(source, request, lambda s: len(s.queues) == 1100, "1,100 queues counted")

@@ -15,7 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from qscaler.errors import SourceAuthError, SourceDataError, SourceError, SourceUnavailable
+from qscaler.errors import (
+    ConfigError,
+    SourceAuthError,
+    SourceDataError,
+    SourceError,
+    SourceUnavailable,
+)
 from qscaler.sources import VhostRequest
 from qscaler.sources.management import ManagementSource
 
@@ -53,13 +59,17 @@ class Broker:
         self.paths.append(request.url.raw_path.decode().split("?")[0])
         return self.handler(request)
 
-    def source(self, clock: Callable[[], float] = lambda: 42.0) -> ManagementSource:
+    def source(
+        self, clock: Callable[[], float] = lambda: 42.0, page_size: int = 500
+    ) -> ManagementSource:
         client = httpx.Client(
             base_url=f"http://qscaler:{SECRET}@rabbit.example:15672",
             transport=httpx.MockTransport(self),
             auth=("qscaler", SECRET),
         )
-        return ManagementSource(client, clock=clock, owns_client=True, secret=SECRET)
+        return ManagementSource(
+            client, clock=clock, owns_client=True, secret=SECRET, page_size=page_size
+        )
 
 
 def answer(status: int, document: object) -> httpx.Response:
@@ -166,7 +176,7 @@ def test_all_names_missing_checks_the_vhost() -> None:
     broker = Broker(lambda _r: answer(404, {"error": "Object Not Found", "reason": "Not Found"}))
     with pytest.raises(SourceError, match="vhost 'nope' does not exist on http://rabbit"):
         read(broker, VhostRequest("nope", frozenset({"q"})))
-    assert broker.paths == ["/api/queues/nope/q", "/api/vhosts/nope"]
+    assert broker.paths == ["/api/queues/nope/q", "/api/queues/nope"]
 
 
 def test_listing_of_a_missing_vhost_names_it() -> None:
@@ -310,3 +320,69 @@ def test_password_never_appears_in_messages_or_repr(handler: Handler) -> None:
     assert SECRET not in repr(caught.value)
     assert SECRET not in repr(source)
     assert "rabbit.example" in str(caught.value) or "vhost 'v'" in str(caught.value)
+
+
+# --- the default: one unpaged listing per vhost ---------------------------------------------
+
+
+def test_unpaged_listing_is_one_unsorted_request_with_only_the_columns_used() -> None:
+    seen: list[httpx.URL] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url)
+        return answer(200, [item("a"), item("b", 7)])
+
+    broker = Broker(handler)
+    snapshot = broker.source(page_size=0).read(VhostRequest("v", listing=True))
+    assert [u.path for u in seen] == ["/api/queues/v"]
+    params = dict(seen[0].params)
+    assert params.pop("sort") == ""
+    assert params.pop("columns").startswith("name,messages_ready,")
+    assert params == {}
+    assert snapshot.queues["b"].messages_ready == 7
+
+
+def test_unpaged_vhost_size_decides_between_a_listing_and_single_reads() -> None:
+    """Broker CPU: a single GET costs about five listed queues. 20 queues listed
+    once; then 3 names (15) are cheaper one by one, 5 names (25) as a listing."""
+    queues = [item(f"q{i:02d}") for i in range(20)]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/api/queues/v":
+            return answer(200, queues)
+        return answer(200, item(request.url.path.rsplit("/", 1)[1]))
+
+    broker = Broker(handler)
+    source = broker.source(page_size=0)
+    source.read(VhostRequest("v", listing=True))
+    broker.paths.clear()
+    source.read(VhostRequest("v", frozenset({"q00", "q01", "q02"})))
+    assert broker.paths == ["/api/queues/v/q00", "/api/queues/v/q01", "/api/queues/v/q02"]
+    broker.paths.clear()
+    source.read(VhostRequest("v", frozenset({f"q0{i}" for i in range(5)})))
+    assert broker.paths == ["/api/queues/v"]
+
+
+def test_unpaged_listing_errors_name_the_queue_and_field() -> None:
+    broker = Broker(
+        lambda _r: answer(200, [item("fine"), {**item("broken"), "messages_ready": -3}])
+    )
+    with pytest.raises(SourceDataError) as caught:
+        broker.source(page_size=0).read(VhostRequest("v", listing=True))
+    assert "queue 'broken'" in str(caught.value)
+    assert "messages_ready" in str(caught.value)
+
+
+def test_unpaged_listing_of_a_missing_vhost_names_it() -> None:
+    broker = Broker(lambda _r: answer(404, {"error": "Object Not Found", "reason": "Not Found"}))
+    with pytest.raises(SourceError) as caught:
+        broker.source(page_size=0).read(VhostRequest("gone", listing=True))
+    assert "gone" in str(caught.value)
+
+
+def test_page_size_beyond_the_broker_limit_is_refused() -> None:
+    client = httpx.Client(
+        base_url="http://rabbit.example", transport=httpx.MockTransport(lambda r: answer(200, []))
+    )
+    with pytest.raises(ConfigError):
+        ManagementSource(client, page_size=501)

@@ -1,0 +1,29 @@
+"""Picking up rotated RabbitMQ credentials, for both sources.
+
+A source that was refused a login calls `renewed` with the re-reader the
+settings gave it (`Settings.credentials_reader`) and the pair it used: only a
+pair that differs is worth one more attempt, so a wrong password is not
+retried in a loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from qscaler.errors import SettingsError
+
+Credentials = tuple[str, str]
+
+
+def renewed(
+    reload: Callable[[], Credentials] | None, in_use: Credentials | None
+) -> Credentials | None:
+    """The credentials `reload` reads now when they differ from `in_use`; None
+    when there is nothing new to try (no re-reader, unreadable file, same pair)."""
+    if reload is None:
+        return None
+    try:
+        fresh = reload()
+    except SettingsError:
+        return None
+    return None if fresh == in_use else fresh

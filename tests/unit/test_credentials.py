@@ -1,0 +1,36 @@
+"""Re-reading rotated credentials: only a changed, readable pair is retried."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from qscaler.errors import SettingsError
+from qscaler.settings import Settings
+from qscaler.sources.credentials import renewed
+
+
+def test_credentials_from_the_environment_are_never_re_read() -> None:
+    assert Settings(password="p").credentials_reader() is None
+
+
+def test_a_password_file_is_read_again_on_every_call(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("first\n")
+    reader = Settings(username="u", password_file=secret).credentials_reader()
+    assert reader is not None
+    assert reader() == ("u", "first")
+    secret.write_text("second\n")
+    assert reader() == ("u", "second")
+
+
+def test_only_a_different_pair_is_worth_another_login() -> None:
+    assert renewed(lambda: ("u", "new"), ("u", "old")) == ("u", "new")
+    assert renewed(lambda: ("u", "old"), ("u", "old")) is None
+    assert renewed(None, ("u", "old")) is None
+
+
+def test_an_unreadable_file_means_nothing_new_to_try() -> None:
+    def broken() -> tuple[str, str]:
+        raise SettingsError("password_file: cannot read it")
+
+    assert renewed(broken, ("u", "old")) is None
