@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build check unit integration e2e bench clean
+.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build check unit integration e2e bench scale-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,8 @@ promtool-build:
 	tools/promtool/build.sh
 
 check: install
-	$(VENV)/bin/ruff check qscaler tests
-	$(VENV)/bin/ruff format --check qscaler tests
+	$(VENV)/bin/ruff check qscaler tests bench
+	$(VENV)/bin/ruff format --check qscaler tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -57,6 +57,10 @@ e2e: install deps
 
 bench: install
 	$(VENV)/bin/qscaler bench $${TRACES:-bench/traces} --policy bench/policy.yaml
+
+## the scale benchmark (docs/performance.md): real broker and control plane; ~15 min at 20,000 queues
+scale-bench: install deps
+	$(PY) -m bench.scale.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

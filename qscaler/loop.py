@@ -7,6 +7,13 @@ when this process leads, makes them. `qscaler run`, `qscaler plan`,
 `qscaler demo` and the simulator all drive this same class; only the adapters
 behind the protocols differ.
 
+`wake` decides at once the workloads an activation probe (`qscaler.probe`,
+on a thread of its own) found above their threshold while at 0 replicas, from
+the last cycle's views with the probe's real-time ready counts raised in. It
+may run while a cycle reads the broker (the slow part of a cycle at
+thousands of queues), never while a cycle decides: one lock covers deciding,
+acting and recording.
+
 Failure isolation is the rule: a bad annotation, a failed vhost read or a
 refused write affects the workloads concerned and nothing else.
 """
@@ -14,6 +21,7 @@ refused write affects the workloads concerned and nothing else.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -26,7 +34,8 @@ from qscaler.core.model import History, Observation, VhostSnapshot
 from qscaler.core.policy import Mode, Policy
 from qscaler.core.rates import RateSmoother
 from qscaler.core.reasons import Reason
-from qscaler.core.select import QueueMatcher, VhostView, observe
+from qscaler.core.select import QueueMatcher, VhostView, observe, raise_ready
+from qscaler.core.wake import Ready, Sleeper, sleeper
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.errors import BindingError, KubeError, KubeNotFound, SourceError
 from qscaler.outcome import CycleReport, Outcome
@@ -126,26 +135,83 @@ class Controller:
         self.histories: dict[WorkloadRef, History] = {}
         self._policies: dict[WorkloadRef, tuple[object, Policy | BindingError]] = {}
         self._written: dict[WorkloadRef, _Written] = {}
+        self._views: dict[str, VhostView] = {}  # the last cycle's, for `wake`
+        self._lock = threading.Lock()  # cycle vs wake: see the module docstring
 
     def cycle(self) -> CycleReport:
         """One pass over every bound workload."""
         started = self.clock()
         leader = self.leadership.is_leader()
-        workloads = sorted(self.cluster.workloads(), key=lambda w: w.ref)
-        hpas = _hpas_by_target(self.cluster.hpas())
-        if not leader:
-            report = CycleReport(started, self.clock(), leader=False)
-            self.recorder.cycle(report)
-            return report
-        bindings = [(w, self._policy(w)) for w in workloads]
+        with self._lock:
+            workloads = self._workloads()
+            hpas = _hpas_by_target(self.cluster.hpas())
+            if not leader:
+                report = CycleReport(started, self.clock(), leader=False)
+                self.recorder.cycle(report)
+                return report
+            bindings = [(w, self._policy(w)) for w in workloads]
         views, errors = self._read_queues([p for _, p in bindings if isinstance(p, Policy)])
-        now = self.clock()
-        outcomes = [self._one(w, hpas.get(w.ref), p, views, errors, now) for w, p in bindings]
-        self._release_orphans({w.ref for w in workloads}, hpas)
-        self._forget({w.ref for w in workloads})
-        report = CycleReport(started, self.clock(), True, tuple(outcomes), errors)
-        self.recorder.cycle(report)
+        with self._lock:
+            self._views = views
+            now = self.clock()
+            outcomes = [self._one(w, hpas.get(w.ref), p, views, errors, now) for w, p in bindings]
+            self._release_orphans({w.ref for w in workloads}, hpas)
+            self._forget({w.ref for w in workloads})
+            report = CycleReport(started, self.clock(), True, tuple(outcomes), errors)
+            self.recorder.cycle(report)
         return report
+
+    def _workloads(self) -> list[Workload]:
+        return sorted(self.cluster.workloads(), key=lambda w: w.ref)
+
+    # --- the activation fast path ---
+
+    def sleepers(self) -> list[Sleeper]:
+        """Workloads held at 0 replicas that an activation probe may wake (none
+        for a follower). Reads the cluster view: no API call."""
+        if not self.leadership.is_leader():
+            return []
+        found = []
+        with self._lock:
+            hpas = _hpas_by_target(self.cluster.hpas())
+            for workload in self.cluster.workloads():
+                policy = self._policy(workload)
+                if isinstance(policy, BindingError):
+                    continue
+                hpa = hpas.get(workload.ref)
+                written = self._awaiting_cache(workload, hpa)
+                current = written.plan.applied if written else held_count(workload, hpa)
+                one = sleeper(workload.ref, policy, current)
+                if one is not None:
+                    found.append(one)
+        return found
+
+    def wake(self, refs: Sequence[WorkloadRef], ready: Ready) -> list[Outcome]:
+        """Decide and act for `refs` now, before the next cycle.
+
+        Each is observed from the last cycle's view of its vhost with `ready`
+        (a probe's real-time counts) raised in, never lowered; the rest of the
+        cycle's work (other workloads, vhost reads, cycle report) waits for the
+        next cycle. A workload whose vhost the last cycle could not read is
+        left to the next cycle too.
+        """
+        wanted = set(refs)
+        outcomes = []
+        with self._lock:
+            hpas = _hpas_by_target(self.cluster.hpas())
+            now = self.clock()
+            for workload in self._workloads():
+                policy = self._policy(workload)
+                if workload.ref not in wanted or isinstance(policy, BindingError):
+                    continue
+                vhost = policy.queues.vhost
+                view = self._views.get(vhost)
+                if view is None:
+                    continue
+                views = {vhost: raise_ready(view, ready.get(vhost, {}))}
+                hpa = hpas.get(workload.ref)
+                outcomes.append(self._one(workload, hpa, policy, views, {}, now))
+        return outcomes
 
     # --- bindings ---
 

@@ -69,13 +69,15 @@ class Observation:
 
     `observed_at` is when the data was read (None: never read). `error` is set
     when the read failed, `missing` names bound queues that do not exist;
-    either makes decide() hold.
+    either makes decide() hold. `probed` names the queues whose ready count
+    came from an activation probe, fresher than the source's.
     """
 
     queues: tuple[QueueSample, ...]
     observed_at: float | None
     missing: tuple[str, ...] = ()
     error: str | None = None
+    probed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

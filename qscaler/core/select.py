@@ -15,7 +15,7 @@ whole budget.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import regex
 
@@ -82,12 +82,33 @@ class VhostView:
     samples: Mapping[str, QueueSample]
     names: tuple[str, ...]
     names_key: int
+    #: Queues whose ready count an activation probe raised (`raise_ready`).
+    probed: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, snapshot: VhostSnapshot, samples: Mapping[str, QueueSample]) -> VhostView:
         """Build the view; `names_key` changes when the set of names changes."""
         names = tuple(sorted(samples))
         return cls(snapshot, samples, names, hash(names))
+
+
+def raise_ready(view: VhostView, ready: Mapping[str, int]) -> VhostView:
+    """The view with the probed ready counts raised in, never lowered.
+
+    A passive declare counts a queue's ready messages in real time; the
+    management API's count can be a statistics interval old. The larger of the
+    two is the better estimate of what is waiting now (a stale count is only
+    ever too low for a queue that nobody consumes). Queues the view does not
+    hold are left out: whether they exist is the source's call.
+    """
+    raised = {
+        name: replace(sample, messages_ready=ready[name])
+        for name, sample in view.samples.items()
+        if ready.get(name, -1) > sample.messages_ready
+    }
+    if not raised:
+        return view
+    return replace(view, samples={**view.samples, **raised}, probed=view.probed | frozenset(raised))
 
 
 def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatcher) -> Observation:
@@ -112,5 +133,8 @@ def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatch
         chosen.extend(fresh)
         seen.update(fresh)
     return Observation(
-        queues=tuple(samples[n] for n in chosen), observed_at=read_at, missing=missing
+        queues=tuple(samples[n] for n in chosen),
+        observed_at=read_at,
+        missing=missing,
+        probed=tuple(n for n in chosen if n in view.probed),
     )

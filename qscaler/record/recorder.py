@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge
 
@@ -67,19 +67,20 @@ class Reporter:
         self._queue_states: set[WorkloadRef] = set()
         self._polled: set[str] = set()  # vhosts with a last-poll series
         self._read: set[str] = set()  # vhosts read in the cycle under way
+        self._series: dict[WorkloadRef, _Series] = {}
 
     # --- Recorder protocol ---
 
     def outcome(self, outcome: Outcome) -> None:
         """Report one workload's outcome."""
-        labels = _labels(outcome.ref)
-        self.metrics.spec_replicas.labels(*labels).set(outcome.workload.replicas)
-        self.metrics.binding_valid.labels(*labels).set(0 if outcome.policy is None else 1)
+        m, series = self.metrics, self._series_of(outcome.ref)
+        series.set(m.spec_replicas, outcome.workload.replicas)
+        series.set(m.binding_valid, 0 if outcome.policy is None else 1)
         if outcome.policy is not None:
-            self.metrics.replicas_min.labels(*labels).set(outcome.policy.min_replicas)
-            self.metrics.replicas_max.labels(*labels).set(outcome.policy.max_replicas)
+            series.set(m.replicas_min, outcome.policy.min_replicas)
+            series.set(m.replicas_max, outcome.policy.max_replicas)
             dry = self.dry_run or outcome.policy.mode is Mode.DRY_RUN or outcome.held == "dry_run"
-            self.metrics.dry_run.labels(*labels).set(1 if dry else 0)
+            series.set(m.dry_run, 1 if dry else 0)
         if outcome.observation is not None and outcome.decision is not None:
             self._observation(outcome, outcome.decision)
         self._set_held(outcome)
@@ -122,36 +123,42 @@ class Reporter:
     # --- metrics ---
 
     def _observation(self, outcome: Outcome, decision: Decision) -> None:
-        labels = _labels(outcome.ref)
-        m = self.metrics
+        m, series = self.metrics, self._series_of(outcome.ref)
         observation = outcome.observation
         assert observation is not None
-        m.replicas_current.labels(*labels).set(decision.current)
-        m.replicas_desired.labels(*labels).set(decision.desired)
+        series.set(m.replicas_current, decision.current)
+        series.set(m.replicas_desired, decision.desired)
         if outcome.plan is not None and (outcome.written or not outcome.plan.writes):
-            m.replicas_applied.labels(*labels).set(outcome.plan.applied)
-        m.decisions.labels(*labels, decision.direction.value, decision.reason.value).inc()
+            series.set(m.replicas_applied, outcome.plan.applied)
+        direction, reason = decision.direction.value, decision.reason.value
+        series.inc(m.decisions, direction, reason)
         self._decision_labels.setdefault(outcome.ref, set()).add(
             (decision.direction.value, decision.reason.value)
         )
         if decision.reason in UNTRUSTED_DATA:
             return  # keep the last trustworthy queue view rather than zeros
         if decision.recommended is not None:
-            m.replicas_recommended.labels(*labels).set(decision.recommended)
+            series.set(m.replicas_recommended, decision.recommended)
         if decision.backlog is not None:
-            m.backlog.labels(*labels).set(decision.backlog)
+            series.set(m.backlog, decision.backlog)
         d = decision.details
-        m.queue_messages.labels(*labels, "ready").set(d.get("messages_ready", 0))
-        m.queue_messages.labels(*labels, "unacknowledged").set(d.get("messages_unacknowledged", 0))
+        series.set(m.queue_messages, d.get("messages_ready", 0), "ready")
+        series.set(m.queue_messages, d.get("messages_unacknowledged", 0), "unacknowledged")
         self._queue_states.add(outcome.ref)
-        m.consumers.labels(*labels).set(d.get("consumers", 0))
-        m.queues_matched.labels(*labels).set(len(observation.queues))
+        series.set(m.consumers, d.get("consumers", 0))
+        series.set(m.queues_matched, len(observation.queues))
         if "publish_rate" in d:
-            m.publish_rate.labels(*labels).set(d["publish_rate"])
+            series.set(m.publish_rate, d["publish_rate"])
         if "ack_rate" in d:
-            m.ack_rate.labels(*labels).set(d["ack_rate"])
+            series.set(m.ack_rate, d["ack_rate"])
         if decision.throughput is not None:
-            m.throughput.labels(*labels).set(decision.throughput)
+            series.set(m.throughput, decision.throughput)
+
+    def _series_of(self, ref: WorkloadRef) -> _Series:
+        series = self._series.get(ref)
+        if series is None:
+            series = self._series[ref] = _Series(_labels(ref))
+        return series
 
     def _set_held(self, outcome: Outcome) -> None:
         now_held: set[str] = set()
@@ -163,16 +170,18 @@ class Reporter:
         if outcome.plan is not None and outcome.plan.capped_by_hpa:
             now_held.add(HOLD_CAPPED_BY_HPA)
         before = self._held.get(outcome.ref, set())
-        labels = _labels(outcome.ref)
+        labels, series = _labels(outcome.ref), self._series_of(outcome.ref)
         for gone in before - now_held:
             self.metrics.held_back.remove(*labels, gone)
+            series.forget(self.metrics.held_back, gone)
         for held in now_held:
-            self.metrics.held_back.labels(*labels, held).set(1)
+            series.set(self.metrics.held_back, 1, held)
         self._held[outcome.ref] = now_held
 
     def _remove_departed(self, present: set[WorkloadRef]) -> None:
         departed = (set(self._held) | set(self._decision_labels) | self._queue_states) - present
         for ref in departed:
+            self._series.pop(ref, None)  # removed below: a cached series would not export
             labels = _labels(ref)
             for gauge in self.metrics.workload_gauges():
                 _remove(gauge, labels)
@@ -187,41 +196,79 @@ class Reporter:
     # --- events and logs ---
 
     def _events_and_logs(self, outcome: Outcome) -> None:
-        fields = _fields(outcome)
         decision, workload = outcome.decision, outcome.workload
         if outcome.policy is None:
             self._warn(
-                workload, Reason.INVALID_BINDING.value, f"invalid binding: {outcome.error}", fields
+                workload, Reason.INVALID_BINDING.value, f"invalid binding: {outcome.error}", outcome
             )
         elif outcome.reason is Reason.WRITE_FAILED:
             self._warn(
-                workload, Reason.WRITE_FAILED.value, f"write failed: {outcome.error}", fields
+                workload, Reason.WRITE_FAILED.value, f"write failed: {outcome.error}", outcome
             )
         elif decision is None:
-            self._warn(workload, "InternalError", outcome.error or "no decision", fields)
+            self._warn(workload, "InternalError", outcome.error or "no decision", outcome)
         elif decision.reason in UNTRUSTED_DATA:
-            self._warn(workload, decision.reason.value, decision.message, fields)
+            self._warn(workload, decision.reason.value, decision.message, outcome)
         elif outcome.written:
-            self._normal(workload, decision.reason.value, _describe_write(outcome), fields)
+            self._normal(workload, decision.reason.value, _describe_write(outcome), outcome)
         elif outcome.held == "dry_run":
             self._normal(
                 workload,
                 decision.reason.value,
                 "dry-run: would " + _describe_write(outcome),
-                fields,
+                outcome,
             )
 
-    def _warn(
-        self, workload: Workload, reason: str, message: str, fields: dict[str, object]
-    ) -> None:
-        errors_log.warning("%s %s: %s", workload.ref, reason, message, extra={"fields": fields})
+    def _warn(self, workload: Workload, reason: str, message: str, outcome: Outcome) -> None:
+        errors_log.warning(
+            "%s %s: %s", workload.ref, reason, message, extra={"fields": _fields(outcome)}
+        )
         self.events.emit(workload, WARNING, reason, message)
 
-    def _normal(
-        self, workload: Workload, reason: str, message: str, fields: dict[str, object]
-    ) -> None:
-        decisions_log.info("%s %s: %s", workload.ref, reason, message, extra={"fields": fields})
+    def _normal(self, workload: Workload, reason: str, message: str, outcome: Outcome) -> None:
+        decisions_log.info(
+            "%s %s: %s", workload.ref, reason, message, extra={"fields": _fields(outcome)}
+        )
         self.events.emit(workload, NORMAL, reason, message)
+
+
+class _Series:
+    """One workload's series, each looked up once and set only when its value changes.
+
+    At 2,000 workloads an outcome sets about 16 series; finding each with
+    `labels()` and setting an unchanged value cost a third of a cycle's CPU
+    time (docs/performance.md). A cached series must not outlive its removal:
+    the Reporter drops the whole `_Series` when it removes a workload's series,
+    and `forget`s a single one it removes (a reason no longer holding it back).
+    """
+
+    __slots__ = ("_children", "_labels", "_values")
+
+    def __init__(self, labels: tuple[str, ...]) -> None:
+        self._labels = labels
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
+        self._values: dict[tuple[int, tuple[str, ...]], float] = {}
+
+    def set(self, gauge: Gauge, value: float, *more: str) -> None:
+        key = (id(gauge), more)
+        if self._values.get(key) == value:
+            return
+        self._child(gauge, key).set(value)
+        self._values[key] = value
+
+    def forget(self, metric: Gauge | Counter, *more: str) -> None:
+        """After `metric.remove(...)` of this series."""
+        self._children.pop((id(metric), more), None)
+        self._values.pop((id(metric), more), None)
+
+    def inc(self, counter: Counter, *more: str) -> None:
+        self._child(counter, (id(counter), more)).inc()
+
+    def _child(self, metric: Gauge | Counter, key: tuple[int, tuple[str, ...]]) -> Any:
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*self._labels, *key[1])
+        return child
 
 
 def _labels(ref: WorkloadRef) -> tuple[str, str, str]:
