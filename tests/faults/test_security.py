@@ -19,8 +19,6 @@ import base64
 import ipaddress
 import json
 import socket
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -36,26 +34,7 @@ from tests.harness.rabbitmq import Broker
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
 
-class BindingsProcess(QscalerProcess):
-    """`qscaler run --bindings FILE`: the real process, without a cluster."""
-
-    def __init__(self, log_dir: Path, name: str, settings: dict[str, str], bindings: Path) -> None:
-        super().__init__(log_dir, name, settings)
-        self.bindings = bindings
-
-    def start(self) -> BindingsProcess:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "qscaler", "run", "--bindings", str(self.bindings)],
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        wait_for(f"qscaler {self.name} /healthz", self._healthy, timeout=60)
-        return self
-
-
-Start = Callable[..., BindingsProcess]
+Start = Callable[..., QscalerProcess]
 
 
 @pytest.fixture
@@ -75,9 +54,9 @@ def start_qscaler(tmp_path: Path, reader: Reader, vhost: str, broker: Broker) ->
     bindings.write_text(
         yaml.safe_dump({"workloads": [{"name": "victim", "annotations": annotations}]})
     )
-    started: list[BindingsProcess] = []
+    started: list[QscalerProcess] = []
 
-    def start(url: str, name: str = "qscaler", **settings: str) -> BindingsProcess:
+    def start(url: str, name: str = "qscaler", **settings: str) -> QscalerProcess:
         env = {
             "QSCALER_MANAGEMENT_URL": url,
             "QSCALER_USERNAME": reader.name,
@@ -87,7 +66,7 @@ def start_qscaler(tmp_path: Path, reader: Reader, vhost: str, broker: Broker) ->
             "QSCALER_LOG_LEVEL": "DEBUG",
             **settings,
         }
-        started.append(BindingsProcess(tmp_path, name, env, bindings).start())
+        started.append(QscalerProcess(tmp_path, name, env, bindings).start())
         return started[-1]
 
     yield start

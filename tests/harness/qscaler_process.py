@@ -29,10 +29,14 @@ def free_port() -> int:
 
 
 class QscalerProcess:
-    """One `qscaler run` subprocess with its own metrics port and log file."""
+    """One `qscaler run` subprocess with its own metrics port and log file;
+    with `bindings`, `qscaler run --bindings FILE` (no cluster)."""
 
-    def __init__(self, log_dir: Path, name: str, settings: dict[str, str]) -> None:
+    def __init__(
+        self, log_dir: Path, name: str, settings: dict[str, str], bindings: Path | None = None
+    ) -> None:
         self.name = name
+        self.bindings = bindings
         self.port = free_port()
         self.log_path = log_dir / f"qscaler-{name}.log"
         self.env = {
@@ -49,7 +53,8 @@ class QscalerProcess:
     def start(self) -> QscalerProcess:
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "qscaler", "run"],
+            [sys.executable, "-m", "qscaler", "run"]
+            + (["--bindings", str(self.bindings)] if self.bindings else []),
             env=self.env,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from qscaler.app import Runtime, run_forever
 from qscaler.bindings_file import StaticCluster
 from qscaler.core.actuation import Plan
-from qscaler.core.workload import Hpa, Workload, WorkloadRef
+from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceDataError, SourceError
 from qscaler.loop import Controller
 from qscaler.outcome import CycleReport, Outcome
@@ -32,6 +32,7 @@ from qscaler.record.server import Health
 from qscaler.sources import VhostRequest
 from qscaler.sources.amqp import AmqpSource
 from qscaler.sources.management import ManagementSource
+from tests.harness.memory import RecordingWriter
 from tests.harness.rabbitmq import Broker, poll_until
 
 pytestmark = pytest.mark.rabbitmq
@@ -52,19 +53,6 @@ class Outcomes:
 
     def cycle(self, report: CycleReport) -> None:
         self.cycles.append(report)
-
-
-class Writer:
-    def __init__(self) -> None:
-        self.writes: list[tuple[str, Plan]] = []
-        self.wrote = threading.Event()
-
-    def apply(self, workload: Workload, hpa: Hpa | None, plan: Plan) -> None:
-        self.writes.append((workload.ref.name, plan))
-        self.wrote.set()
-
-    def release(self, hpa: Hpa, plan: Plan) -> None:
-        raise AssertionError("no HPA in this test")
 
 
 def test_a_zero_replica_workload_wakes_on_the_probe_before_the_management_api(
@@ -88,7 +76,7 @@ def test_a_zero_replica_workload_wakes_on_the_probe_before_the_management_api(
         Workload(WorkloadRef("apps", name), 0, 0, {**annotations, "qscaler.io/queues": queue})
         for name, queue in (("orders-worker", "orders"), ("quiet-worker", "quiet"))
     ]
-    recorder, writer = Outcomes(), Writer()
+    recorder, writer = Outcomes(), RecordingWriter()
     loop = Controller(StaticCluster(workloads), management, writer, recorder, clock=time.monotonic)
     name = f"qscaler-probe-{secrets.token_hex(3)}"
     probe = ActivationProbe(

@@ -13,8 +13,6 @@ some are acknowledged before qscaler starts.
 from __future__ import annotations
 
 import secrets
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,25 +26,6 @@ from tests.harness.rabbitmq import Broker, Holder, poll_until
 REPO = Path(__file__).resolve().parents[2]
 DASHBOARD = REPO / "deploy" / "grafana" / "qscaler-dashboard.json"
 RULES = REPO / "deploy" / "prometheus" / "qscaler-rules.yaml"
-
-
-class BindingsProcess(QscalerProcess):
-    """`qscaler run --bindings FILE` (the harness's QscalerProcess runs without a file)."""
-
-    def __init__(self, log_dir: Path, name: str, settings: dict[str, str], bindings: Path) -> None:
-        super().__init__(log_dir, name, settings)
-        self.bindings = bindings
-
-    def start(self) -> BindingsProcess:
-        self._log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "qscaler", "run", "--bindings", str(self.bindings)],
-            env=self.env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        poll_until(f"qscaler {self.name} /healthz", self._healthy, timeout=60)
-        return self
 
 
 def binding(name: str, vhost: str, replicas: int = 1, **annotations: str) -> dict[str, object]:
@@ -83,7 +62,7 @@ def ack_some(broker: Broker, vhost: str, queue: str, count: int) -> None:
 
 def start_bindings_run(
     broker: Broker, directory: Path, workloads: list[dict[str, object]], **settings: str
-) -> BindingsProcess:
+) -> QscalerProcess:
     """Write the bindings file and start qscaler on it against `broker`."""
     path = directory / "bindings.yaml"
     path.write_text(yaml.safe_dump({"workloads": workloads}))
@@ -95,14 +74,14 @@ def start_bindings_run(
         "QSCALER_RATE_SMOOTHING_SECONDS": "0",
         **{f"QSCALER_{k.upper()}": v for k, v in settings.items()},
     }
-    return BindingsProcess(directory, "observability", env, path).start()
+    return QscalerProcess(directory, "observability", env, path).start()
 
 
 @dataclass
 class BrokerRun:
     """The running process and the names it was given."""
 
-    qscaler: BindingsProcess
+    qscaler: QscalerProcess
     vhost: str
     missing_vhost: str
 
@@ -115,7 +94,7 @@ def broker_run(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iter
     missing = f"qscaler-obs-missing-{secrets.token_hex(3)}"
     broker.create_vhost(vhost)
     holder: Holder | None = None
-    qscaler: BindingsProcess | None = None
+    qscaler: QscalerProcess | None = None
     try:
         broker.declare_queues(vhost, "orders", "idle", "busy", "jobs-1", "jobs-2")
         broker.publish(vhost, "orders", 55)

@@ -18,7 +18,8 @@ from qscaler.bindings_file import StaticCluster
 from qscaler.loop import Controller, LoopConfig
 from qscaler.record.metrics import Metrics
 from qscaler.record.recorder import Reporter
-from tests.unit.test_loop import Broker, Writer, controller, deploy, value
+from tests.harness.memory import RecordingWriter
+from tests.unit.test_loop import Broker, controller, deploy, value
 
 LABELS = {"namespace": "apps", "kind": "Deployment"}
 
@@ -35,7 +36,7 @@ class Switch:
 
 def test_a_follower_that_led_serves_no_workload_or_vhost_series() -> None:
     broker = Broker({"/": {"q": 30}})
-    loop, registry, _ = controller([deploy("w", queues="q")], broker, Writer())
+    loop, registry, _ = controller([deploy("w", queues="q")], broker, RecordingWriter())
     leadership = Switch()
     loop.leadership = leadership
     loop.cycle()
@@ -61,7 +62,7 @@ def test_an_unbound_vhost_loses_its_poll_timestamp_but_a_failing_one_keeps_it() 
         deploy("b", queues="q", vhost="old"),
         deploy("c", queues="q", vhost="flaky"),
     ]
-    loop, registry, _ = controller(workloads, broker, Writer())
+    loop, registry, _ = controller(workloads, broker, RecordingWriter())
     loop.cycle()
     last_good = value(registry, "qscaler_last_successful_poll_timestamp_seconds", vhost="flaky")
     assert last_good is not None
@@ -80,7 +81,7 @@ def test_an_unbound_vhost_loses_its_poll_timestamp_but_a_failing_one_keeps_it() 
 
 def test_a_refused_write_is_held_back_until_a_write_succeeds() -> None:
     broker = Broker({"/": {"q": 50}})
-    writer = Writer(refuse=frozenset({"w"}))
+    writer = RecordingWriter(refuse=frozenset({"w"}))
     loop, registry, _ = controller([deploy("w", queues="q")], broker, writer)
     loop.cycle()
     assert value(registry, "qscaler_held_back", workload="w", reason="WriteFailed", **LABELS) == 1
@@ -118,7 +119,7 @@ def test_a_dry_run_annotation_marks_its_workload_in_an_active_process() -> None:
         deploy("watched", replicas=0, queues="q", mode="dry-run"),
         deploy("live", 0, queues="q"),
     ]
-    loop, registry, _ = controller(workloads, broker, Writer())
+    loop, registry, _ = controller(workloads, broker, RecordingWriter())
     loop.cycle()
     assert value(registry, "qscaler_dry_run", workload="watched", **LABELS) == 1
     assert value(registry, "qscaler_dry_run", workload="live", **LABELS) == 0

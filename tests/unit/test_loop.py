@@ -16,12 +16,13 @@ from qscaler.bindings_file import StaticCluster
 from qscaler.core.actuation import Plan
 from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
-from qscaler.errors import KubeForbidden, SourceUnavailable
+from qscaler.errors import SourceUnavailable
 from qscaler.loop import Controller, LoopConfig
 from qscaler.record.metrics import Metrics
 from qscaler.record.recorder import Reporter
 from qscaler.record.status import render_table, status_document
 from qscaler.sources import VhostRequest
+from tests.harness.memory import RecordingWriter
 
 
 class Broker:
@@ -48,20 +49,6 @@ class Broker:
         pass
 
 
-class Writer:
-    def __init__(self, refuse: frozenset[str] = frozenset()) -> None:
-        self.refuse = refuse
-        self.writes: list[tuple[str, Plan]] = []
-
-    def apply(self, workload: Workload, hpa: Hpa | None, plan: Plan) -> None:
-        if workload.ref.name in self.refuse:
-            raise KubeForbidden("patch", "deployments/scale", 403, "RBAC says no")
-        self.writes.append((workload.ref.name, plan))
-
-    def release(self, hpa: Hpa, plan: Plan) -> None:
-        self.writes.append((f"release {hpa.name}", plan))
-
-
 def deploy(name: str, replicas: int = 1, **annotations: str) -> Workload:
     base = {
         "qscaler.io/messages-per-replica": "10",
@@ -75,7 +62,7 @@ def deploy(name: str, replicas: int = 1, **annotations: str) -> Workload:
 def controller(
     workloads: list[Workload],
     broker: Broker,
-    writer: Writer,
+    writer: RecordingWriter,
     hpas: list[Hpa] | None = None,
     dry_run: bool = False,
 ) -> tuple[Controller, CollectorRegistry, Reporter]:
@@ -106,7 +93,7 @@ def test_one_poll_per_vhost_covers_every_binding() -> None:
             deploy("c", queues="c", vhost="v2"),
         ],
         broker,
-        Writer(),
+        RecordingWriter(),
     )
     loop.cycle()
     assert sorted((r.vhost, sorted(r.names), r.listing) for r in broker.requests) == [
@@ -117,7 +104,7 @@ def test_one_poll_per_vhost_covers_every_binding() -> None:
 
 def test_bad_binding_failed_vhost_and_refused_write_each_affect_only_their_workload() -> None:
     broker = Broker({"/": {"ok": 55, "forbidden": 55}, "down": {}}, down=frozenset({"down"}))
-    writer = Writer(refuse=frozenset({"forbidden"}))
+    writer = RecordingWriter(refuse=frozenset({"forbidden"}))
     workloads = [
         deploy("ok", queues="ok"),
         deploy("typo", queues="ok", max_replicas="lots"),
@@ -174,7 +161,7 @@ def test_bad_binding_failed_vhost_and_refused_write_each_affect_only_their_workl
 
 
 def test_dry_run_decides_and_reports_but_never_writes() -> None:
-    writer = Writer()
+    writer = RecordingWriter()
     loop, registry, _ = controller(
         [deploy("w", queues="q")], Broker({"/": {"q": 100}}), writer, dry_run=True
     )
@@ -192,7 +179,7 @@ def test_a_follower_neither_polls_nor_writes() -> None:
         def is_leader(self) -> bool:
             return False
 
-    broker, writer = Broker({"/": {"q": 100}}), Writer()
+    broker, writer = Broker({"/": {"q": 100}}), RecordingWriter()
     loop, registry, _ = controller([deploy("w", queues="q")], broker, writer)
     loop.leadership = Follower()
     report = loop.cycle()
@@ -202,7 +189,7 @@ def test_a_follower_neither_polls_nor_writes() -> None:
 
 def test_hpa_floor_is_raised_and_restored_when_the_workload_opts_out() -> None:
     hpa = Hpa("apps", "w-hpa", WorkloadRef("apps", "w"), min_replicas=2, max_replicas=8)
-    writer = Writer()
+    writer = RecordingWriter()
     loop, _, _ = controller(
         [deploy("w", replicas=3, queues="q")], Broker({"/": {"q": 50}}), writer, hpas=[hpa]
     )
@@ -218,7 +205,7 @@ def test_hpa_floor_is_raised_and_restored_when_the_workload_opts_out() -> None:
 
 def test_departed_workloads_lose_their_series_and_history() -> None:
     broker = Broker({"/": {"q": 30}})
-    loop, registry, _ = controller([deploy("w", queues="q")], broker, Writer())
+    loop, registry, _ = controller([deploy("w", queues="q")], broker, RecordingWriter())
     loop.cycle()
     labels = {"namespace": "apps", "workload": "w", "kind": "Deployment"}
     assert value(registry, "qscaler_replicas_desired", **labels) == 3
@@ -231,7 +218,7 @@ def test_departed_workloads_lose_their_series_and_history() -> None:
 def test_a_write_the_cache_has_not_seen_yet_is_not_repeated() -> None:
     """While the watch lags (an apiserver restart), the same decision must not
     be written again every cycle; a new decision is."""
-    broker, writer = Broker({"/": {"q": 50}}), Writer()
+    broker, writer = Broker({"/": {"q": 50}}), RecordingWriter()
     stale = deploy("w", replicas=1, queues="q")
     loop, _, _ = controller([stale], broker, writer)
     loop.cycle()

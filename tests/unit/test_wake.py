@@ -22,7 +22,7 @@ from qscaler.core.policy import Aggregate, Mode, Policy, QueueSelector
 from qscaler.core.rates import RateSmoother
 from qscaler.core.select import QueueMatcher, VhostView, observe, raise_ready
 from qscaler.core.wake import Sleeper, share, sleeper, wanted, woken
-from qscaler.core.workload import Hpa, Workload, WorkloadRef
+from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceUnavailable
 from qscaler.loop import Controller
 from qscaler.probe import ActivationProbe
@@ -31,6 +31,7 @@ from qscaler.record.recorder import Reporter
 from qscaler.record.server import Health
 from qscaler.settings import load_settings
 from qscaler.sources import VhostRequest
+from tests.harness.memory import RecordingWriter
 
 # --- the override rule (observe step) ------------------------------------------------------
 
@@ -225,19 +226,6 @@ class StaleBroker:
         pass
 
 
-class Writer:
-    def __init__(self) -> None:
-        self.writes: list[tuple[str, Plan]] = []
-        self.wrote = threading.Event()
-
-    def apply(self, workload: Workload, hpa: Hpa | None, plan: Plan) -> None:
-        self.writes.append((workload.ref.name, plan))
-        self.wrote.set()
-
-    def release(self, hpa: Hpa, plan: Plan) -> None:
-        raise AssertionError("no HPA here")
-
-
 def deploy(name: str, replicas: int, queues: str) -> Workload:
     annotations = {
         "qscaler.io/queues": queues,
@@ -251,8 +239,8 @@ def deploy(name: str, replicas: int, queues: str) -> Workload:
 
 def world(
     stale: dict[str, int],
-) -> tuple[Controller, StaleBroker, Writer, Reporter]:
-    broker, writer = StaleBroker(stale), Writer()
+) -> tuple[Controller, StaleBroker, RecordingWriter, Reporter]:
+    broker, writer = StaleBroker(stale), RecordingWriter()
     reporter = Reporter(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
     workloads = [
         deploy("asleep", 0, "a"),
