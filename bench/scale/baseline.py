@@ -10,7 +10,8 @@ scalers run concurrently; the broker's CPU time does not depend on that.
 `whole_vhost` is one unpaged `GET /api/queues/{vhost}?columns=...&sort=` per
 vhost: what a listing costs without pages (each page of a paged listing makes
 the broker enumerate, format and sort the whole vhost again; see
-docs/performance.md). It is a measurement for comparison, not what qscaler sends.
+docs/performance.md). It is the request qscaler sends by default, measured
+apart so that a run with `--page-size` can be compared with it.
 """
 
 from __future__ import annotations

@@ -30,7 +30,8 @@ READ_HEADER = "\n".join(
         "",
         "reading the queues, per cycle: requests and the broker's CPU time (net of background;",
         "raw in brackets), qscaler's management source beside the per-queue way (one GET per",
-        "bound queue, as KEDA does) and one unpaged listing per vhost (for comparison only)",
+        "bound queue, as KEDA does) and one unpaged listing per vhost (measured apart: what",
+        "qscaler sends by default, for comparison when --page-size is set)",
         f"{'cycle':>7} | {'qscaler: req':>12} {'broker CPU s':>17} {'wall s':>6} | "
         f"{'per-queue: req':>14} {'broker CPU s':>17} {'wall s':>6} | {'ratio':>5} | "
         f"{'unpaged: req':>12} {'broker CPU s':>17} {'ratio':>5}",

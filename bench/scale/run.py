@@ -89,6 +89,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--probe-seconds", type=float, default=1.0)
     parser.add_argument("--probe-max-queues", type=int, default=1000)
     parser.add_argument("--per-queue-threads", type=int, default=4)
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=0,
+        help="qscaler's QSCALER_MANAGEMENT_PAGE_SIZE (0, the default: one request per vhost)",
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one steady cycle")
     parser.add_argument("--seed", type=int, default=1)
     return parser
@@ -192,6 +198,7 @@ class Bench:
             "username": self.broker.user,
             "password": self.broker.password,
             "kubeconfig": str(self.plane.kubeconfig),
+            "page_size": self.args.page_size,
         }
         process = context.Process(target=serve, args=(theirs, config), name="qscaler")
         process.start()

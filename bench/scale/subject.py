@@ -118,6 +118,7 @@ class Subject:
             identity="scale-bench",
             activation_probe_seconds=probe_seconds,
             activation_probe_max_queues=probe_max_queues,
+            management_page_size=c["page_size"],
             metrics_port=0,
         )
         self.registry = CollectorRegistry()
