@@ -373,6 +373,14 @@ class Controller:
             del self._policies[ref]
         for ref in [r for r in self._written if r not in present]:
             del self._written[ref]
+        self.matcher.keep_only(
+            {
+                (policy.queues.vhost, pattern.pattern)
+                for _, policy in self._policies.values()
+                if isinstance(policy, Policy)
+                for pattern in policy.queues.patterns
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.scale.replay                       # 20,000 queues, 2,000 workloads
     .venv/bin/python -m bench.scale.replay --profile             # and where the time goes
+    .venv/bin/python -m bench.scale.replay --churn               # a queue created every cycle
 
 The scale benchmark (`bench.scale.run`) measures a cycle against the real
 broker and control plane, where a cycle takes 10 minutes to set up and most of
@@ -12,6 +13,10 @@ pages served from memory (`httpx.MockTransport`) in the shape RabbitMQ 3.10.8
 answers `ManagementSource`'s requests (tests/fixtures/rabbitmq/3.10.8). The
 cluster is the world's Deployments as a StaticCluster; at steady state a cycle
 makes no write, so no writer is involved.
+
+`--churn` creates one queue in the first vhost before every steady cycle (an
+RPC reply queue, say: no binding matches it), so every cycle sees that vhost's
+set of names change, which is what invalidates cached `re:` matches.
 
 The profile uses the thread's CPU clock, so it shows CPU, not waiting.
 """
@@ -49,14 +54,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workloads", type=int, default=2_000)
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--churn", action="store_true", help="a new queue before every cycle")
     args = parser.parse_args(argv)
     world = layout(args.queues, args.workloads)
     collect_garbage_less_often()  # as `qscaler run` does (qscaler.app.build_runtime)
-    controller = _controller(world)
+    replay = Replay(world)
+    controller = _controller(world, replay)
     cold = _cpu(controller.cycle)
-    steady = [_cpu(controller.cycle) for _ in range(args.cycles)]
+    steady = []
+    for number in range(args.cycles):
+        if args.churn:
+            replay.create(world.vhosts[0], f"amq.gen-reply-{number:04d}")
+        steady.append(_cpu(controller.cycle))
+    churn = ", one queue created before each" if args.churn else ""
     print(
-        f"{world.queue_count:,} queues, {len(world.workloads):,} workloads: cycle CPU "
+        f"{world.queue_count:,} queues, {len(world.workloads):,} workloads{churn}: cycle CPU "
         f"cold {cold * 1000:.0f} ms, steady median {statistics.median(steady) * 1000:.0f} ms "
         f"(min {min(steady) * 1000:.0f}, max {max(steady) * 1000:.0f}) over {len(steady)} cycles"
     )
@@ -78,9 +90,9 @@ def _cpu(call: object) -> float:
     return time.thread_time() - started
 
 
-def _controller(world: World) -> Controller:
+def _controller(world: World, replay: Replay) -> Controller:
     source = ManagementSource(
-        httpx.Client(base_url="http://rabbitmq.invalid", transport=_replay(world))
+        httpx.Client(base_url="http://rabbitmq.invalid", transport=httpx.MockTransport(replay))
     )
     workloads = [
         Workload(
@@ -96,24 +108,33 @@ def _controller(world: World) -> Controller:
     return Controller(StaticCluster(workloads), source, None, reporter, clock=time.monotonic)
 
 
-def _replay(world: World) -> httpx.MockTransport:
-    loaded = {q for queues in world.busy.values() for q in queues}
-    pages = {vhost: _pages(names, loaded) for vhost, names in world.queues.items()}
-    whole = {
-        vhost: json.dumps([_item(n, n in loaded) for n in sorted(names)]).encode()
-        for vhost, names in world.queues.items()
-    }
+class Replay:
+    """The management API's answers for the world, from memory."""
 
-    def answer(request: httpx.Request) -> httpx.Response:
+    def __init__(self, world: World) -> None:
+        self.loaded = {q for queues in world.busy.values() for q in queues}
+        self.names = {vhost: sorted(names) for vhost, names in world.queues.items()}
+        self.pages = {vhost: _pages(names, self.loaded) for vhost, names in self.names.items()}
+        self.whole = {vhost: self._whole(vhost) for vhost in self.names}
+
+    def create(self, vhost: str, name: str) -> None:
+        """A new, empty queue in `vhost`, listed from now on."""
+        self.names[vhost] = sorted([*self.names[vhost], name])
+        self.pages[vhost] = _pages(self.names[vhost], self.loaded)
+        self.whole[vhost] = self._whole(vhost)
+
+    def _whole(self, vhost: str) -> bytes:
+        return json.dumps([_item(n, n in self.loaded) for n in self.names[vhost]]).encode()
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
         parts = request.url.raw_path.decode().split("?")[0].split("/")
         vhost = unquote(parts[3])
         if len(parts) == 4 and "page" not in request.url.params:
-            return httpx.Response(200, content=whole[vhost])  # the default: unpaged
+            return httpx.Response(200, content=self.whole[vhost])  # the default: unpaged
         if len(parts) == 4:
-            return httpx.Response(200, content=pages[vhost][int(request.url.params["page"]) - 1])
+            page = int(request.url.params["page"])
+            return httpx.Response(200, content=self.pages[vhost][page - 1])
         return httpx.Response(404, json={"error": "Object Not Found", "reason": "Not Found"})
-
-    return httpx.MockTransport(answer)
 
 
 def _pages(names: Sequence[str], loaded: set[str]) -> list[bytes]:

@@ -2,19 +2,20 @@
 
 Exact names are dictionary lookups. `re:` patterns are matched against every
 queue name of the vhost, which at 5,000 queues per vhost and hundreds of
-pattern bindings would dominate a cycle, so matches are cached per pattern
-until the vhost's set of queue names changes (queues come and go rarely; their
-counts change every poll). Patterns come from users, so matching one vhost's
-names runs under a time budget: a catastrophic pattern becomes an error for its
-own workload instead of a stalled controller. The budget covers all the names
-together (each search gets what is left of it), which takes a clock; this module
-may not read one, so the loop injects it. Without a clock each name gets the
-whole budget.
+pattern bindings would dominate a cycle, so matches are cached per pattern,
+and when the vhost's set of queue names changes only the names that appeared
+are matched (their counts change every poll; the names less often, but a
+vhost with RPC reply queues changes its names every poll). Patterns come from
+users, so matching runs under a time budget: a catastrophic pattern becomes an
+error for its own workload instead of a stalled controller. The budget covers
+all the names matched at once (each search gets what is left of it), which
+takes a clock; this module may not read one, so the loop injects it. Without a
+clock each name gets the whole budget.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 
 import regex
@@ -31,9 +32,25 @@ class PatternTooSlow(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class VhostNames:
+    """A vhost's queue names as matching needs them, computed once per read."""
+
+    sorted: tuple[str, ...]
+    set: frozenset[str]
+    #: Changes when the set of names changes (a hash: equal sets, equal keys).
+    key: int
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> VhostNames:
+        ordered = tuple(sorted(names))
+        return cls(ordered, frozenset(ordered), hash(ordered))
+
+
+@dataclass(frozen=True, slots=True)
 class _Cached:
     names_key: int
-    matched: tuple[str, ...]
+    names: frozenset[str]  # the set `matched` was computed over
+    matched: tuple[str, ...]  # sorted
 
 
 class QueueMatcher:
@@ -50,20 +67,40 @@ class QueueMatcher:
         self._cache: dict[tuple[str, str], _Cached] = {}
 
     def matching(
-        self, vhost: str, pattern: regex.Pattern[str], names: Sequence[str], names_key: int
+        self, vhost: str, pattern: regex.Pattern[str], names: VhostNames
     ) -> tuple[str, ...]:
-        """Names in `names` that `pattern` matches; `names_key` identifies the set."""
+        """The names of `names` that `pattern` matches, sorted.
+
+        Only names the cache has not judged are searched: all of them the first
+        time, then those that appeared since; names that left are dropped."""
         key = (vhost, pattern.pattern)
         cached = self._cache.get(key)
-        if cached is not None and cached.names_key == names_key:
+        if cached is not None and cached.names_key == names.key:
             return cached.matched
+        if cached is None:
+            kept: list[str] = []
+            new: Iterable[str] = names.sorted
+        else:
+            kept = [n for n in cached.matched if n in names.set]
+            new = sorted(names.set - cached.names)
         deadline = None if self.clock is None else self.clock() + self.budget
         try:
-            matched = tuple(n for n in names if pattern.search(n, timeout=self._left(deadline)))
+            found = [n for n in new if pattern.search(n, timeout=self._left(deadline))]
         except TimeoutError as exc:
             raise PatternTooSlow(pattern.pattern) from exc
-        self._cache[key] = _Cached(names_key, matched)
+        matched = tuple(sorted(kept + found)) if found and kept else tuple(kept or found)
+        self._cache[key] = _Cached(names.key, names.set, matched)
         return matched
+
+    def keep_only(self, in_use: set[tuple[str, str]]) -> None:
+        """Forget the matches of (vhost, pattern source) pairs no binding uses any
+        more: each holds a vhost's whole set of names."""
+        for key in [k for k in self._cache if k not in in_use]:
+            del self._cache[key]
+
+    def __len__(self) -> int:
+        """How many (vhost, pattern) matches are cached."""
+        return len(self._cache)
 
     def _left(self, deadline: float | None) -> float:
         if deadline is None or self.clock is None:
@@ -80,16 +117,14 @@ class VhostView:
 
     snapshot: VhostSnapshot
     samples: Mapping[str, QueueSample]
-    names: tuple[str, ...]
-    names_key: int
+    names: VhostNames
     #: Queues whose ready count an activation probe raised (`raise_ready`).
     probed: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, snapshot: VhostSnapshot, samples: Mapping[str, QueueSample]) -> VhostView:
-        """Build the view; `names_key` changes when the set of names changes."""
-        names = tuple(sorted(samples))
-        return cls(snapshot, samples, names, hash(names))
+        """Build the view, with the names matching works on."""
+        return cls(snapshot, samples, VhostNames.of(samples))
 
 
 def raise_ready(view: VhostView, ready: Mapping[str, int]) -> VhostView:
@@ -121,7 +156,7 @@ def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatch
     seen = set(chosen)
     for pattern in selector.patterns:
         try:
-            matched = matcher.matching(selector.vhost, pattern, view.names, view.names_key)
+            matched = matcher.matching(selector.vhost, pattern, view.names)
         except PatternTooSlow:
             return Observation(
                 queues=(),

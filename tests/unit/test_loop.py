@@ -215,6 +215,17 @@ def test_departed_workloads_lose_their_series_and_history() -> None:
     assert loop.histories == {}
 
 
+def test_a_departed_pattern_binding_drops_its_cached_matches() -> None:
+    broker = Broker({"/": {"jobs-1": 5, "mail-1": 5}})
+    jobs, mail = deploy("j", queues="re:^jobs-"), deploy("m", queues="re:^mail-")
+    loop, _, _ = controller([jobs, mail], broker, RecordingWriter())
+    loop.cycle()
+    assert len(loop.matcher) == 2
+    loop.cluster = StaticCluster([mail])
+    loop.cycle()
+    assert len(loop.matcher) == 1
+
+
 def test_a_write_the_cache_has_not_seen_yet_is_not_repeated() -> None:
     """While the watch lags (an apiserver restart), the same decision must not
     be written again every cycle; a new decision is."""

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import pytest
 import regex
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.core.policy import QueueSelector
 from qscaler.core.rates import RateSmoother
-from qscaler.core.select import QueueMatcher, VhostView, observe
+from qscaler.core.select import QueueMatcher, VhostNames, VhostView, observe
 
 
 def snapshot(at: float, **queues: tuple[int, float | None]) -> VhostSnapshot:
@@ -70,15 +73,75 @@ def test_observe_reports_missing_names_and_unread_vhosts() -> None:
     assert observe(QueueSelector("/", names=("a",)), None, QueueMatcher()).observed_at is None
 
 
-def test_matches_are_cached_until_the_names_change() -> None:
+class CountingPattern:
+    """A compiled pattern that notes every name it is asked to search."""
+
+    def __init__(self, source: str) -> None:
+        self.compiled = regex.compile(source)
+        self.pattern = source
+        self.searched: list[str] = []
+
+    def search(self, name: str, timeout: float | None = None) -> object:
+        self.searched.append(name)
+        return self.compiled.search(name, timeout=timeout)
+
+
+def counting(source: str) -> tuple[CountingPattern, regex.Pattern[str]]:
+    pattern = CountingPattern(source)
+    return pattern, cast("regex.Pattern[str]", pattern)
+
+
+def test_matches_are_cached_while_the_names_stay_the_same() -> None:
+    matcher = QueueMatcher()
+    spy, pattern = counting("^x")
+    names = VhostNames.of(["x1", "y"])
+    assert matcher.matching("/", pattern, names) == ("x1",)
+    assert matcher.matching("/", pattern, VhostNames.of(["y", "x1"])) == ("x1",)
+    assert spy.searched == ["x1", "y"]  # the second call searched nothing
+
+
+def test_only_names_that_appeared_are_searched_and_names_that_left_are_dropped() -> None:
+    matcher = QueueMatcher()
+    spy, pattern = counting("^x")
+    assert matcher.matching("/", pattern, VhostNames.of(["x1", "x3", "y"])) == ("x1", "x3")
+    spy.searched.clear()
+    after = VhostNames.of(["x1", "x2", "y", "reply-1"])  # x3 deleted, x2 and reply-1 created
+    assert matcher.matching("/", pattern, after) == ("x1", "x2")
+    assert sorted(spy.searched) == ["reply-1", "x2"]
+
+
+def test_the_cache_is_per_vhost() -> None:
     matcher = QueueMatcher()
     pattern = regex.compile("^x")
-    first = view("x1", "y")
-    assert matcher.matching("/", pattern, first.names, first.names_key) == ("x1",)
-    # Same key: the cached answer comes back even for different names.
-    assert matcher.matching("/", pattern, ("x9",), first.names_key) == ("x1",)
-    second = view("x1", "x2")
-    assert matcher.matching("/", pattern, second.names, second.names_key) == ("x1", "x2")
+    assert matcher.matching("a", pattern, VhostNames.of(["x1"])) == ("x1",)
+    assert matcher.matching("b", pattern, VhostNames.of(["x2"])) == ("x2",)
+
+
+def test_matches_of_patterns_no_binding_uses_are_forgotten() -> None:
+    matcher = QueueMatcher()
+    names = VhostNames.of(["x1", "y1"])
+    matcher.matching("/", regex.compile("^x"), names)
+    matcher.matching("/", regex.compile("^y"), names)
+    matcher.keep_only({("/", "^y")})
+    assert len(matcher) == 1
+
+
+name_sets = st.lists(
+    st.frozensets(st.text(alphabet="xyz.1", min_size=1, max_size=4), max_size=12),
+    min_size=1,
+    max_size=8,
+)
+
+
+@given(name_sets)
+def test_following_the_names_gives_what_matching_them_afresh_gives(
+    history: list[frozenset[str]],
+) -> None:
+    matcher = QueueMatcher()
+    pattern = regex.compile(r"^x.*1$")
+    for names in history:
+        expected = tuple(n for n in sorted(names) if pattern.search(n))
+        assert matcher.matching("/", pattern, VhostNames.of(names)) == expected
 
 
 def test_a_catastrophic_pattern_is_an_error_for_its_workload_only() -> None:
