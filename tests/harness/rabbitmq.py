@@ -342,13 +342,23 @@ class Broker:
             for name in names:
                 ch.queue_delete(name)
 
-    def publish(self, vhost: str, queue: str, count: int, *, persistent: bool = False) -> None:
-        """Publish `count` small messages to `queue` through the default exchange."""
+    def publish(
+        self, vhost: str, queue: str, count: int, *, persistent: bool = False, atomic: bool = False
+    ) -> None:
+        """Publish `count` small messages to `queue` through the default exchange.
+
+        `atomic`: in one AMQP transaction, so that a reader (a passive declare)
+        sees none of them or all, never a publish half done."""
         props = pika.BasicProperties(delivery_mode=2 if persistent else 1)
         with self.channel(vhost) as ch:
-            ch.confirm_delivery()
+            if atomic:
+                ch.tx_select()
+            else:
+                ch.confirm_delivery()
             for i in range(count):
                 ch.basic_publish("", queue, str(i).encode(), props, mandatory=True)
+            if atomic:
+                ch.tx_commit()
 
     def consume(self, vhost: str, queue: str, count: int) -> int:
         """Get and ack up to `count` messages; returns how many there were."""
