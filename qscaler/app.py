@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from qscaler.kube.cache import ClusterCache
 
 log = logging.getLogger("qscaler")
+#: What the broker's connection list shows for the activation probe's connections.
+PROBE_CONNECTION_NAME = "qscaler-activation-probe"
 
 
 def make_source(settings: Settings) -> QueueSource:
@@ -149,7 +151,8 @@ def make_probe(settings: Settings) -> ActivationProbe | None:
     """The activation probe the settings ask for, or None when it is off.
 
     It has AMQP connections of its own (one per vhost it probes), apart from
-    the source's: it runs on its own thread.
+    the source's: it runs on its own thread. They are named
+    "qscaler-activation-probe" so that a broker operator can tell them apart.
     """
     seconds = settings.activation_probe_interval()
     if seconds is None:
@@ -161,7 +164,7 @@ def make_probe(settings: Settings) -> ActivationProbe | None:
         return None
     from qscaler.sources.amqp import AmqpSource
 
-    source = AmqpSource.from_settings(settings)
+    source = AmqpSource.from_settings(settings, connection_name=PROBE_CONNECTION_NAME)
     return ActivationProbe(source, max_queues=settings.activation_probe_max_queues)
 
 

@@ -134,8 +134,9 @@ class AmqpSource:
         self._links: dict[str, _Link] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AmqpSource:
-        """The source `QSCALER_SOURCE=amqp` describes."""
+    def from_settings(cls, settings: Settings, connection_name: str = "qscaler") -> AmqpSource:
+        """The source `QSCALER_SOURCE=amqp` describes; `connection_name` is what
+        the broker's connection list shows for its connections."""
         return cls(
             settings.amqp_url,
             settings.rabbitmq_username(),
@@ -147,6 +148,7 @@ class AmqpSource:
                 max(settings.request_timeout_seconds, settings.poll_interval_seconds)
             ),
             credentials=settings.credentials_reader(),
+            connection_name=connection_name,
         )
 
     def __repr__(self) -> str:

@@ -19,9 +19,10 @@ import time
 import pytest
 from prometheus_client import CollectorRegistry
 
-from qscaler.app import Runtime, run_forever
+from qscaler.app import PROBE_CONNECTION_NAME, Runtime, make_probe, run_forever
 from qscaler.bindings_file import StaticCluster
 from qscaler.core.actuation import Plan
+from qscaler.core.wake import Sleeper
 from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceDataError, SourceError
 from qscaler.loop import Controller
@@ -29,6 +30,7 @@ from qscaler.outcome import CycleReport, Outcome
 from qscaler.probe import ActivationProbe
 from qscaler.record.metrics import Metrics
 from qscaler.record.server import Health
+from qscaler.settings import load_settings
 from qscaler.sources import VhostRequest
 from qscaler.sources.amqp import AmqpSource
 from qscaler.sources.management import ManagementSource
@@ -95,7 +97,7 @@ def test_a_zero_replica_workload_wakes_on_the_probe_before_the_management_api(
     try:
         poll_until("the first cycle", lambda: recorder.cycles)
         reads = management.requests_made
-        broker.publish(vhost, "orders", 7)
+        broker.publish(vhost, "orders", 7, atomic=True)  # the probe may read mid-publish
         assert writer.wrote.wait(timeout=60), "the workload was not woken within 60 s"
     finally:
         runtime.stop_event.set()
@@ -111,3 +113,31 @@ def test_a_zero_replica_workload_wakes_on_the_probe_before_the_management_api(
     assert observation.probed == ("orders",)  # the declare's count, above the API's 0
     assert (decision.backlog, decision.reason.value) == (7, "ScaleFromZero")
     assert probe.queues_probed > 0
+
+
+def test_the_probe_s_connections_are_named_for_the_broker_operator(
+    broker: Broker, vhost: str
+) -> None:
+    broker.declare_queues(vhost, "orders")
+    settings = load_settings(
+        amqp_url=broker.amqp_url, username=broker.user, password=broker.password
+    )
+    probe = make_probe(settings)
+    assert probe is not None, "an AMQP URL is set: the probe is on by default"
+    try:
+        probe.check([Sleeper(WorkloadRef("apps", "w"), vhost, ("orders",), 0)])
+
+        def probe_connections() -> list[str]:
+            listed = broker.api.get(
+                "/api/connections", params={"columns": "vhost,client_properties"}
+            ).json()
+            return [
+                c["client_properties"].get("connection_name")
+                for c in listed
+                if c.get("vhost") == vhost
+            ]
+
+        poll_until("the probe's connection to be listed", probe_connections)
+        assert probe_connections() == [PROBE_CONNECTION_NAME]
+    finally:
+        probe.close()
