@@ -290,3 +290,30 @@ def test_plan_reads_its_bindings_from_the_cluster(
     assert [r["workload"] for r in rows] == ["worker"]
     assert rows[0]["decision"]["desired"] == 7
     assert control_plane.replicas(namespace, "worker") == 2, "plan never writes"
+
+
+def test_the_activation_probe_wakes_a_zero_replica_deployment_between_polls(
+    control_plane: ControlPlane,
+    broker: Broker,
+    vhost: str,
+    namespace: str,
+    start_qscaler: StartQscaler,
+) -> None:
+    """With an hour between polls, only the probe's passive declare can see the
+    messages: the Deployment leaves 0 within seconds of the publish, written
+    through the same scale subresource, with a ScaleFromZero Event."""
+    broker.declare_queues(vhost, "work")
+    control_plane.deployment(
+        namespace,
+        "worker",
+        0,
+        consumer_annotations(vhost, "work", min_replicas="0", max_replicas="5"),
+        ENABLED,
+    )
+    qscaler = start_qscaler(poll_interval_seconds="3600", amqp_url=broker.amqp_url)
+    wait_for("the first read", lambda: qscaler.metric("qscaler_source_reads_total", vhost=vhost))
+    reads = qscaler.metric_sum("qscaler_source_reads_total")
+    broker.publish(vhost, "work", 30, atomic=True)
+    wait_for("woken", lambda: control_plane.replicas(namespace, "worker") > 0, timeout=30)
+    assert qscaler.metric_sum("qscaler_source_reads_total") == reads  # no poll since
+    assert control_plane.events_by_reason(namespace, "worker").get("ScaleFromZero", [])

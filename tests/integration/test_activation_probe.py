@@ -7,7 +7,8 @@ ManagementSource and an AmqpSource probe), with a poll interval of an hour: the
 only management API read is the first cycle's, made before the publish, so a
 wake can only come from the probe, and its backlog only from the declare.
 The cluster and the writer are qscaler's own protocols (in-memory); the
-Kubernetes side of a wake is covered by tests/e2e.
+Kubernetes side of a wake is tested by the probe test of
+tests/e2e/test_actuation.py (a real `qscaler run`).
 """
 
 from __future__ import annotations
