@@ -87,7 +87,9 @@ def build_runtime(
     health = Health(
         time.monotonic, stuck_after_seconds=max(30.0, 6 * settings.poll_interval_seconds)
     )
-    reporter = Reporter(metrics, dry_run=settings.dry_run)
+    reporter = Reporter(
+        metrics, dry_run=settings.dry_run, repeat_seconds=settings.event_repeat_seconds
+    )
     stoppers: list[Callable[[], None]] = []
     server: ThreadingHTTPServer | None = None
     if serve_http:

@@ -4,6 +4,12 @@ One place turns an `Outcome` into all its reports, so the metric label, the
 Event reason and the log field are always the same word. Events go through
 the small `EventSink` protocol (the Kubernetes adapter aggregates repeats);
 without a cluster the sink is a no-op.
+
+Log lines repeat on the same terms as Events: a problem that lasts (an
+invalid binding, a vhost that cannot be read, data gone stale) is logged when
+it starts, then at most once per `repeat_seconds` while it lasts, with the
+number of cycles it was not logged; it is logged at once again when it changes
+or comes back after a cycle without it. Metrics still show every cycle.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge
@@ -28,6 +34,7 @@ decisions_log = logging.getLogger("qscaler.decision")
 errors_log = logging.getLogger("qscaler.error")
 
 NORMAL, WARNING = "Normal", "Warning"
+_AGING = frozenset(reason.value for reason in UNTRUSTED_DATA)
 _HOLDS = {"dry_run": HOLD_DRY_RUN, "not_leader": HOLD_NOT_LEADER, "paused": Reason.PAUSED.value}
 
 
@@ -55,9 +62,14 @@ class Reporter:
         events: EventSink | None = None,
         wall_clock: Callable[[], float] = time.time,
         dry_run: bool = False,
+        repeat_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`dry_run`: the whole process only reports (`--dry-run`, `--bindings`)."""
+        """`dry_run`: the whole process only reports (`--dry-run`, `--bindings`).
+        `repeat_seconds`: how often a repeated log line is written (module
+        docstring); 0 writes every one."""
         self.metrics = metrics
+        self._repeats = _Repeats(repeat_seconds, clock)
         self.dry_run = dry_run
         self.events = events or NoEvents()
         self.wall_clock = wall_clock
@@ -91,14 +103,16 @@ class Reporter:
         self.metrics.source_reads.labels(vhost).inc()
         self._read.add(vhost)
         if error is None:
+            self._repeats.end(("vhost", vhost))
             self.metrics.last_poll.labels(vhost).set(self.wall_clock())
             self._polled.add(vhost)
             return
         self.metrics.source_errors.labels(vhost, error.kind).inc()
-        errors_log.warning(
-            "reading vhost %r failed: %s", vhost, error,
-            extra={"fields": {"vhost": vhost, "kind": error.kind}},
-        )  # fmt: skip
+        fields: dict[str, object] = {"vhost": vhost, "kind": error.kind}
+        if self._repeats.due(("vhost", vhost), error.kind, fields):
+            errors_log.warning(
+                "reading vhost %r failed: %s", vhost, error, extra={"fields": fields}
+            )
 
     def cycle(self, report: CycleReport) -> None:
         """Loop health, workload counts, and removal of departed workloads' series.
@@ -181,6 +195,7 @@ class Reporter:
     def _remove_departed(self, present: set[WorkloadRef]) -> None:
         departed = (set(self._held) | set(self._decision_labels) | self._queue_states) - present
         for ref in departed:
+            self._repeats.end(ref)
             self._series.pop(ref, None)  # removed below: a cached series would not export
             labels = _labels(ref)
             for gauge in self.metrics.workload_gauges():
@@ -218,18 +233,53 @@ class Reporter:
                 "dry-run: would " + _describe_write(outcome),
                 outcome,
             )
+        else:
+            self._repeats.end(outcome.ref)
 
     def _warn(self, workload: Workload, reason: str, message: str, outcome: Outcome) -> None:
-        errors_log.warning(
-            "%s %s: %s", workload.ref, reason, message, extra={"fields": _fields(outcome)}
-        )
+        fields = _fields(outcome)
+        # Untrusted-data messages carry details that change every cycle (ages):
+        # one run per reason. Other errors are told apart by their message.
+        key = (WARNING, reason) if reason in _AGING else (WARNING, reason, message)
+        if self._repeats.due(workload.ref, key, fields):
+            errors_log.warning("%s %s: %s", workload.ref, reason, message, extra={"fields": fields})
         self.events.emit(workload, WARNING, reason, message)
 
     def _normal(self, workload: Workload, reason: str, message: str, outcome: Outcome) -> None:
-        decisions_log.info(
-            "%s %s: %s", workload.ref, reason, message, extra={"fields": _fields(outcome)}
-        )
+        fields = _fields(outcome)
+        if self._repeats.due(workload.ref, (NORMAL, reason, message), fields):
+            decisions_log.info("%s %s: %s", workload.ref, reason, message, extra={"fields": fields})
         self.events.emit(workload, NORMAL, reason, message)
+
+
+class _Repeats:
+    """Which repeated log lines to write (module docstring).
+
+    A subject (a workload, a vhost) has at most one run going: the same `key`
+    cycle after cycle. `due` says whether this one is written, and adds the
+    count of those skipped since the last written one to its fields; `end`
+    closes the run, so the next occurrence is written at once.
+    """
+
+    def __init__(self, every: float, clock: Callable[[], float]) -> None:
+        self.every = every
+        self.clock = clock
+        self._runs: dict[Hashable, list[Any]] = {}  # subject -> [key, written at, skipped]
+
+    def due(self, subject: Hashable, key: Hashable, fields: dict[str, object]) -> bool:
+        if self.every <= 0:
+            return True
+        now, run = self.clock(), self._runs.get(subject)
+        if run is not None and run[0] == key and now - run[1] < self.every:
+            run[2] += 1
+            return False
+        if run is not None and run[0] == key and run[2]:
+            fields["repeats_not_logged"] = run[2]
+        self._runs[subject] = [key, now, 0]
+        return True
+
+    def end(self, subject: Hashable) -> None:
+        self._runs.pop(subject, None)
 
 
 class _Series:
