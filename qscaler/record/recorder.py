@@ -9,13 +9,15 @@ Log lines repeat on the same terms as Events: a problem that lasts (an
 invalid binding, a vhost that cannot be read, data gone stale) is logged when
 it starts, then at most once per `repeat_seconds` while it lasts, with the
 number of cycles it was not logged; it is logged at once again when it changes
-or comes back after a cycle without it. Metrics still show every cycle.
+(another reason, or a message that differs in more than its numbers) or comes
+back after a cycle without it. Metrics still show every cycle.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable, Hashable
 from typing import Any, Protocol
@@ -34,7 +36,7 @@ decisions_log = logging.getLogger("qscaler.decision")
 errors_log = logging.getLogger("qscaler.error")
 
 NORMAL, WARNING = "Normal", "Warning"
-_AGING = frozenset(reason.value for reason in UNTRUSTED_DATA)
+_NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 _HOLDS = {"dry_run": HOLD_DRY_RUN, "not_leader": HOLD_NOT_LEADER, "paused": Reason.PAUSED.value}
 
 
@@ -109,7 +111,7 @@ class Reporter:
             return
         self.metrics.source_errors.labels(vhost, error.kind).inc()
         fields: dict[str, object] = {"vhost": vhost, "kind": error.kind}
-        if self._repeats.due(("vhost", vhost), error.kind, fields):
+        if self._repeats.due(("vhost", vhost), _problem(error.kind, str(error)), fields):
             errors_log.warning(
                 "reading vhost %r failed: %s", vhost, error, extra={"fields": fields}
             )
@@ -238,10 +240,7 @@ class Reporter:
 
     def _warn(self, workload: Workload, reason: str, message: str, outcome: Outcome) -> None:
         fields = _fields(outcome)
-        # Untrusted-data messages carry details that change every cycle (ages):
-        # one run per reason. Other errors are told apart by their message.
-        key = (WARNING, reason) if reason in _AGING else (WARNING, reason, message)
-        if self._repeats.due(workload.ref, key, fields):
+        if self._repeats.due(workload.ref, _problem(reason, message), fields):
             errors_log.warning("%s %s: %s", workload.ref, reason, message, extra={"fields": fields})
         self.events.emit(workload, WARNING, reason, message)
 
@@ -328,6 +327,13 @@ def _labels(ref: WorkloadRef) -> tuple[str, str, str]:
 def _remove(metric: Gauge | Counter, labels: tuple[str, ...]) -> None:
     with contextlib.suppress(KeyError):
         metric.remove(*labels)
+
+
+def _problem(reason: str, message: str) -> tuple[str, str]:
+    """What makes two warnings the same problem: the reason and the message
+    apart from its numbers (an age or a count changes every cycle; a different
+    error has different words)."""
+    return reason, _NUMBERS.sub("N", message)
 
 
 def _fields(outcome: Outcome) -> dict[str, object]:

@@ -14,10 +14,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from qscaler.bindings_file import StaticCluster
+from qscaler.core.model import VhostSnapshot
 from qscaler.core.workload import Workload
+from qscaler.errors import SourceUnavailable
 from qscaler.loop import Controller
 from qscaler.record.metrics import Metrics
 from qscaler.record.recorder import Reporter
+from qscaler.sources import VhostRequest
 from tests.harness.memory import RecordingWriter
 from tests.unit.test_loop import Broker, deploy, value
 
@@ -88,6 +91,33 @@ def test_a_different_error_is_logged_at_once(caplog: pytest.LogCaptureFixture) -
         (True, False),
         (False, True),
     ]
+
+
+class ChangingFailure(Broker):
+    """Every read of vhost "v" fails with `message`."""
+
+    message = "connection refused"
+
+    def read(self, request: VhostRequest) -> VhostSnapshot:
+        if request.vhost == "v":
+            raise SourceUnavailable(f"vhost v: {self.message}")
+        return super().read(request)
+
+
+def test_the_same_error_with_other_numbers_is_one_problem_other_words_another(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = ChangingFailure({"v": {"q": 10}})
+    loop, _ = world([deploy("w", queues="q", vhost="v")], broker)
+    for attempt in range(3):
+        broker.message = f"timed out after {5 + attempt} s"
+        cycles(loop, broker, 1)
+    assert len(warnings_about(caplog, "reading vhost 'v' failed")) == 1
+    assert len(warnings_about(caplog, "apps/w SourceError")) == 1
+    broker.message = "HTTP 503: busy"
+    cycles(loop, broker, 1)
+    assert len(warnings_about(caplog, "reading vhost 'v' failed")) == 2
+    assert len(warnings_about(caplog, "apps/w SourceError")) == 2
 
 
 def test_without_a_repeat_period_every_cycle_is_logged(caplog: pytest.LogCaptureFixture) -> None:
