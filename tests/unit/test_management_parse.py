@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from qscaler.errors import SourceDataError
-from qscaler.sources.management_json import MAX_COUNT, parse_page, parse_queue
+from qscaler.sources.management_json import MAX_COUNT, parse_listing, parse_page, parse_queue
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rabbitmq"
 
@@ -79,6 +79,18 @@ def test_recorded_queue_not_yet_counted_is_uncounted_not_empty() -> None:
     parsed = parse_page(body("3.10.8", "queues-page.json"), "recorded").queues
     assert "zz-new" not in parsed.counted
     assert parsed.uncounted == {"zz-new"}
+
+
+def test_recorded_unpaged_listing_the_default_request() -> None:
+    """`GET /api/queues/{vhost}?columns=…&sort=`: a bare list, in no order."""
+    parsed = parse_listing(body("3.10.8", "queues-listing.json"), "recorded")
+    assert set(parsed.counted) == {"autoack", "x/y z%#?é✓", "idle", "orders"}
+    assert parsed.uncounted == {"zz-new"}
+    orders = parsed.counted["orders"]
+    assert (orders.messages_ready, orders.messages_unacknowledged, orders.consumers) == (89, 4, 1)
+    assert (orders.publish_rate, orders.ack_rate) == (180.0, 135.0)
+    assert parsed.counted["autoack"].ack_rate == 9.0  # get_no_ack
+    assert parsed.counted["idle"].publish_rate is None
 
 
 def test_recorded_disable_stats_counts_nothing() -> None:
