@@ -65,7 +65,7 @@ from qscaler.errors import (
     SourceUnavailable,
 )
 from qscaler.sources import VhostRequest
-from qscaler.sources.credentials import renewed
+from qscaler.sources.credentials import renewed, scrub
 
 if TYPE_CHECKING:
     from qscaler.settings import Settings
@@ -330,10 +330,7 @@ class AmqpSource:
         return f"{self._scheme}://{self._host}:{self._port}/{quote(vhost, safe='')}"
 
     def _scrub(self, message: str) -> str:
-        for secret in self._secrets:
-            if secret:
-                message = message.replace(secret, "***")
-        return message
+        return scrub(message, self._secrets)
 
 
 def _stats(name: str, ok: Any, vhost: str) -> QueueStats:

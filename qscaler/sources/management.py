@@ -74,7 +74,7 @@ from qscaler.errors import (
     SourceUnavailable,
 )
 from qscaler.sources import VhostRequest
-from qscaler.sources.credentials import renewed
+from qscaler.sources.credentials import renewed, scrub
 from qscaler.sources.management_json import (
     COLUMNS,
     Page,
@@ -379,9 +379,7 @@ class ManagementSource:
         return SourceUnavailable(self._scrub(f"RabbitMQ management API at {self._where}: {detail}"))
 
     def _scrub(self, message: str) -> str:
-        for secret in self._secrets:
-            message = message.replace(secret, "***")
-        return message
+        return scrub(message, self._secrets)
 
 
 def _tls_context(ca_file: str | None) -> ssl.SSLContext:
