@@ -178,9 +178,7 @@ class Controller:
                 policy = self._policy(workload)
                 if isinstance(policy, BindingError):
                     continue
-                hpa = hpas.get(workload.ref)
-                written = self._awaiting_cache(workload, hpa)
-                current = written.plan.applied if written else held_count(workload, hpa)
+                _, current = self._current(workload, hpas.get(workload.ref))
                 one = sleeper(workload.ref, policy, current)
                 if one is not None:
                     found.append(one)
@@ -296,8 +294,7 @@ class Controller:
             observation = Observation(queues=(), observed_at=None, error=errors[vhost])
         else:
             observation = observe(policy.queues, views.get(vhost), self.matcher)
-        written = self._awaiting_cache(workload, hpa)
-        current = written.plan.applied if written else held_count(workload, hpa)
+        written, current = self._current(workload, hpa)
         history = self.histories.get(workload.ref, History())
         decision, self.histories[workload.ref] = decide(observation, current, policy, history, now)
         planned = plan(decision.desired, workload, hpa)
@@ -339,6 +336,12 @@ class Controller:
             return replace(outcome, error=str(exc), reason=Reason.WRITE_FAILED)
         self._written[workload.ref] = _Written(_versions(workload, hpa), planned)
         return replace(outcome, written=True)
+
+    def _current(self, workload: Workload, hpa: Hpa | None) -> tuple[_Written | None, int]:
+        """Our last write still awaiting the cache, if any, and the replica count
+        qscaler holds the workload at: the write's when the cache lags behind it."""
+        written = self._awaiting_cache(workload, hpa)
+        return written, written.plan.applied if written else held_count(workload, hpa)
 
     def _awaiting_cache(self, workload: Workload, hpa: Hpa | None) -> _Written | None:
         """Our last write, if the cache still shows the state it was planned from."""

@@ -88,7 +88,7 @@ class QueueMatcher:
             found = [n for n in new if pattern.search(n, timeout=self._left(deadline))]
         except TimeoutError as exc:
             raise PatternTooSlow(pattern.pattern) from exc
-        matched = tuple(sorted(kept + found)) if found and kept else tuple(kept or found)
+        matched = tuple(sorted(kept + found))
         self._cache[key] = _Cached(names.key, names.set, matched)
         return matched
 
