@@ -16,9 +16,11 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qscaler.core.binding import MAX_REPLICAS, MIN_REPLICAS, PREFIX
 from qscaler.errors import ConfigError
 from qscaler.settings import load_settings
 from qscaler.sim import chart
@@ -59,8 +61,14 @@ def _simulate_parser(sub: Subparsers) -> None:
     p.add_argument("--initial-replicas", type=int, default=defaults.initial_replicas)
     p.add_argument("--stats-interval", type=int, default=defaults.stats_interval)
     p.add_argument("--slo-seconds", type=float, default=defaults.slo_seconds)
-    p.add_argument("--min-replicas", type=int, default=bounds.min_replicas)
-    p.add_argument("--max-replicas", type=int, default=bounds.max_replicas)
+    p.add_argument(
+        "--min-replicas", type=int,
+        help=f"default: the policy's min-replicas, else {bounds.min_replicas}",
+    )  # fmt: skip
+    p.add_argument(
+        "--max-replicas", type=int,
+        help=f"default: the policy's max-replicas, else {bounds.max_replicas}",
+    )  # fmt: skip
     p.add_argument("--output", choices=("table", "json"), default="table")
     p.add_argument("--chart", type=Path, metavar="FILE", help="draw the run to a .png or .svg")
     p.add_argument(
@@ -130,8 +138,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         stats_interval=args.stats_interval,
         slo_seconds=args.slo_seconds,
     )
-    bounds = Bounds(args.min_replicas, args.max_replicas)
     policy = load_policy(args.policy)
+    bounds = policy_bounds(policy, args.min_replicas, args.max_replicas, args.policy)
     name = _policy_name(args.policy)
     row = simulate(Kind(args.controller), trace, scenario, bounds, policy, args.param, name)
     if args.chart is not None:
@@ -146,6 +154,33 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"{trace.name}: {len(trace)} s, {row.controller} with {row.setting}")
         print(scores_table([row]))
     return 0
+
+
+def policy_bounds(
+    policy: Mapping[str, str], min_flag: int | None, max_flag: int | None, path: Path | None
+) -> Bounds:
+    """The comparison's bounds: a flag when given, else the policy file's, else the default.
+
+    A policy's `max-replicas: 10` must bound the run it describes; the flags
+    exist to try other bounds without editing the file.
+    """
+    default = Bounds()
+    return Bounds(
+        _bound(min_flag, policy.get(MIN_REPLICAS), default.min_replicas, "min-replicas", path),
+        _bound(max_flag, policy.get(MAX_REPLICAS), default.max_replicas, "max-replicas", path),
+    )
+
+
+def _bound(
+    flag: int | None, written: str | None, default: int, name: str, path: Path | None
+) -> int:
+    if flag is not None:
+        return flag
+    if written is None:
+        return default
+    if not written.strip().isdigit():
+        raise ConfigError(f"{path}: {PREFIX}{name} {written!r} is not a whole number of replicas")
+    return int(written)
 
 
 def _policy_name(path: Path | None) -> str:
@@ -193,9 +228,11 @@ def _bench_charts(
 def cmd_demo(args: argparse.Namespace) -> int:
     """Play a trace through the real loop, live."""
     settings = load_settings()
+    policy = load_policy(args.policy)
     options = DemoOptions(
         trace=load_trace(args.trace) if args.trace is not None else default_trace(),
-        policy=load_policy(args.policy),
+        policy=policy,
+        bounds=policy_bounds(policy, None, None, args.policy),
         policy_name=_policy_name(args.policy),
         speed=max(0.0, args.speed),
         chart=None if args.no_chart else args.chart,

@@ -153,3 +153,26 @@ def test_bench_without_traces_is_a_config_error(
 ) -> None:
     assert main(["bench", str(tmp_path)]) == 2
     assert "no *.csv traces" in capsys.readouterr().err
+
+
+def test_the_policy_files_bounds_hold_unless_a_flag_overrides_them(
+    trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`max-replicas: 2` in the policy bounds the run; `--max-replicas` overrides it."""
+    policy = tmp_path / "small.yaml"
+    policy.write_text("target-drain-seconds: 60\nmin-replicas: 1\nmax-replicas: 2\n")
+    bounded = simulate_json(capsys, str(trace), "--policy", str(policy))
+    assert bounded["replica_seconds"] <= 2 * 600  # type: ignore[operator]
+    widened = simulate_json(capsys, str(trace), "--policy", str(policy), "--max-replicas", "50")
+    assert widened["replica_seconds"] > 2 * 600  # type: ignore[operator]
+
+
+def test_a_policy_bound_that_is_not_a_number_is_one_line(
+    trace: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "bad.yaml"
+    policy.write_text("target-drain-seconds: 60\nmax-replicas: lots\n")
+    assert main(["simulate", str(trace), "--policy", str(policy)]) == 2
+    err = capsys.readouterr().err
+    assert "max-replicas" in err
+    assert err.count("\n") == 1
