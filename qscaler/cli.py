@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _register_extras(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Commands whose code lives in their own modules (simulation, demo, load)."""
-    for module in ("qscaler.sim.cli", "qscaler.loadgen"):
+    for module in ("qscaler.sim.cli", "qscaler.loadgen", "qscaler.importer.keda_cli"):
         try:
             register = __import__(module, fromlist=["register"]).register
         except ModuleNotFoundError as exc:
