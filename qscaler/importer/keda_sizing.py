@@ -38,21 +38,12 @@ def size(
     drains: list[float] = []
     for t in triggers:
         _one(t, per_replica, drains, carried, lost)
-    if per_replica:
-        annotations[b.MESSAGES_PER_REPLICA] = f"{min(per_replica):g}"
-        if len(set(per_replica)) > 1:
-            carried.append(
-                f"messages-per-replica {min(per_replica):g}: the smallest of "
-                f"{', '.join(f'{v:g}' for v in per_replica)}, so never fewer replicas than "
-                "the largest of KEDA's per-trigger counts"
-            )
-    if drains:
-        annotations[b.TARGET_DRAIN_SECONDS] = f"{min(drains):g}"
-        if len(set(drains)) > 1:
-            carried.append(
-                f"target-drain-seconds {min(drains):g}: the shortest of "
-                f"{', '.join(f'{v:g}' for v in drains)}"
-            )
+    for key, values in ((b.MESSAGES_PER_REPLICA, per_replica), (b.TARGET_DRAIN_SECONDS, drains)):
+        if values:
+            annotations[key] = f"{min(values):g}"
+        if len(set(values)) > 1:  # the most replicas: never fewer than KEDA's largest count
+            listed = ", ".join(f"{v:g}" for v in values)
+            carried.append(f"{key.removeprefix(b.PREFIX)} {min(values):g}: the least of {listed}")
     _activation(triggers, annotations, carried, lost)
 
 

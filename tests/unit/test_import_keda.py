@@ -88,7 +88,7 @@ def test_consumption_time_and_ratio_become_rate_aware() -> None:
     c = conversions()["notify/mail"]
     assert c.annotations["qscaler.io/target-drain-seconds"] == "60"
     assert "messages-per-replica" not in "".join(c.annotations)
-    assert "the shortest of 90, 60" in "\n".join(c.carried)
+    assert "target-drain-seconds 60: the least of 90, 60" in "\n".join(c.carried)
     lost = "\n".join(c.lost)
     assert "PublishedToDeliveredRatio" in lost
     assert "ClusterTriggerAuthentication global-rabbit" in lost
