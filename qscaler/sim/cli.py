@@ -24,16 +24,24 @@ from qscaler.core.binding import MAX_REPLICAS, MIN_REPLICAS, PREFIX
 from qscaler.errors import ConfigError
 from qscaler.settings import load_settings
 from qscaler.sim import chart
-from qscaler.sim.bench import Comparison, Kind, compare, simulate
-from qscaler.sim.controllers import Bounds
+from qscaler.sim.bench import Comparison, KedaOptions, Kind, compare, simulate
+from qscaler.sim.controllers import KEDA_POLLING_SECONDS, Bounds, KedaMode
 from qscaler.sim.demo import DemoOptions, default_trace, run_demo
 from qscaler.sim.policy_file import load_policy
 from qscaler.sim.report import markdown, scores_table, write_markdown
+from qscaler.sim.scenario_file import load_scenario
 from qscaler.sim.trace import load_trace
 from qscaler.sim.world import Scenario
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+
+#: Scenario values `simulate` takes as flags (over the trace's scenario file).
+_SCENARIO_FLAGS = (
+    "service_rate", "startup_seconds", "initial_replicas", "stats_interval", "slo_seconds",
+    "score_from",
+)  # fmt: skip
 
 
 def register(sub: Subparsers) -> None:
@@ -55,12 +63,26 @@ def _simulate_parser(sub: Subparsers) -> None:
         "--param", type=int, metavar="N",
         help="keda's value or onfido's mesgPerPod (default: best of the benchmark's grid)",
     )  # fmt: skip
+    p.add_argument(
+        "--keda-mode", choices=[m.value for m in KedaMode], default=KedaMode.QUEUE_LENGTH.value,
+        help="keda's trigger: queue depth or publish rate (default QueueLength)",
+    )  # fmt: skip
+    p.add_argument(
+        "--keda-window", type=int, metavar="SECONDS",
+        help="the HPA's scale-down stabilization window, written as an HPA behavior "
+        "(default: none written, the HPA's 300 s)",
+    )  # fmt: skip
+    p.add_argument(
+        "--keda-polling", type=int, default=KEDA_POLLING_SECONDS, metavar="SECONDS",
+        help=f"keda's pollingInterval (default {KEDA_POLLING_SECONDS})",
+    )  # fmt: skip
     defaults, bounds = Scenario(), Bounds()
-    p.add_argument("--service-rate", type=float, default=defaults.service_rate)
-    p.add_argument("--startup-seconds", type=int, default=defaults.startup_seconds)
-    p.add_argument("--initial-replicas", type=int, default=defaults.initial_replicas)
-    p.add_argument("--stats-interval", type=int, default=defaults.stats_interval)
-    p.add_argument("--slo-seconds", type=float, default=defaults.slo_seconds)
+    for name in _SCENARIO_FLAGS:
+        kind = type(getattr(defaults, name))
+        p.add_argument(
+            "--" + name.replace("_", "-"), type=kind, metavar="N",
+            help=f"(default: the trace's NAME.scenario.yaml, else {getattr(defaults, name):g})",
+        )  # fmt: skip
     p.add_argument(
         "--min-replicas", type=int,
         help=f"default: the policy's min-replicas, else {bounds.min_replicas}",
@@ -131,17 +153,14 @@ def _policy_flag(p: argparse.ArgumentParser) -> None:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Simulate one controller and print its scores."""
     trace = load_trace(args.trace)
-    scenario = Scenario(
-        service_rate=args.service_rate,
-        startup_seconds=args.startup_seconds,
-        initial_replicas=args.initial_replicas,
-        stats_interval=args.stats_interval,
-        slo_seconds=args.slo_seconds,
-    )
+    scenario = load_scenario(args.trace, {n: getattr(args, n) for n in _SCENARIO_FLAGS})
     policy = load_policy(args.policy)
     bounds = policy_bounds(policy, args.min_replicas, args.max_replicas, args.policy)
     name = _policy_name(args.policy)
-    row = simulate(Kind(args.controller), trace, scenario, bounds, policy, args.param, name)
+    keda = KedaOptions(KedaMode(args.keda_mode), args.keda_window, args.keda_polling)
+    if args.keda_window is not None or args.keda_polling != KEDA_POLLING_SECONDS:
+        keda.knobs(1)  # checks the values before anything runs
+    row = simulate(Kind(args.controller), trace, scenario, bounds, policy, args.param, name, keda)
     if args.chart is not None:
         other = None
         if args.compare is not None:
@@ -194,7 +213,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.traces}: no *.csv traces found")
     policy = load_policy(args.policy)
     name = _policy_name(args.policy)
-    comparisons = [compare(load_trace(p), Scenario(), Bounds(), policy, name) for p in paths]
+    comparisons = [compare(load_trace(p), load_scenario(p), Bounds(), policy, name) for p in paths]
     charts = _bench_charts(comparisons, args.charts, args.output) if args.charts else None
     document = markdown(comparisons, charts)
     print(document)

@@ -17,6 +17,7 @@ import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Protocol
 
 from qscaler.errors import ConfigError
@@ -27,7 +28,7 @@ HPA_SYNC_SECONDS = 15
 KEDA_POLLING_SECONDS = 30
 KEDA_COOLDOWN_SECONDS = 300  # cooldownPeriod: inactive this long before 0
 HPA_STABILIZATION_SECONDS = 300  # the HPA's downscale stabilization window
-HPA_MIN_SCALE_UP = 4  # scale-up may add this many, or double, whichever is more
+HPA_MIN_SCALE_UP = 4  # scale-up may reach this many, or add it, whichever the rule says
 #: The bash autoscaler's loop period.
 ONFIDO_INTERVAL_SECONDS = 30
 
@@ -59,63 +60,127 @@ class Bounds:
         return min(max(replicas, self.min_replicas, 1), self.max_replicas)
 
 
-def hpa_recommendation(messages: float, value: float, spec: int, bounds: Bounds) -> int:
+class KedaMode(StrEnum):
+    """What KEDA's RabbitMQ trigger feeds the HPA: the queue depth or the publish rate."""
+
+    QUEUE_LENGTH = "QueueLength"
+    MESSAGE_RATE = "MessageRate"
+
+
+@dataclass(frozen=True, slots=True)
+class KedaKnobs:
+    """The four things an operator tunes on a KEDA RabbitMQ ScaledObject (§3, keda-tuned).
+
+    `window` is the HPA's scale-down stabilization window. `behavior` says
+    whether the ScaledObject sets an HPA `behavior`: KEDA creates its HPA
+    without one unless the operator writes one (as a window other than the
+    default means doing), and the HPA's scale-up limit depends on it.
+    """
+
+    value: float
+    mode: KedaMode = KedaMode.QUEUE_LENGTH
+    window: int = HPA_STABILIZATION_SECONDS
+    polling: int = KEDA_POLLING_SECONDS
+    behavior: bool = False
+
+    def __post_init__(self) -> None:
+        if self.value <= 0:
+            raise ConfigError(f"keda value must be > 0, got {self.value!r}")
+        if self.window < 0:
+            raise ConfigError(f"keda stabilization window must be ≥ 0 s, got {self.window}")
+        if self.polling < 1:
+            raise ConfigError(f"keda pollingInterval must be ≥ 1 s, got {self.polling}")
+
+    def describe(self) -> str:
+        """The setting in words, for tables: "MessageRate 5, window 0 s, polling 5 s"."""
+        return f"{self.mode} {self.value:g}, window {self.window} s, polling {self.polling} s"
+
+
+def hpa_recommendation(metric: float, value: float, spec: int, bounds: Bounds) -> int:
     """The HPA's count for KEDA's AverageValue metric, with the exact ±10 % tolerance (§5.2)."""
-    if 10 * abs(messages - value * spec) <= value * spec:
+    if 10 * abs(metric - value * spec) <= value * spec:
         return bounds.clamp_awake(spec)
-    return bounds.clamp_awake(math.ceil(messages / value))
+    return bounds.clamp_awake(math.ceil(metric / value))
 
 
-def hpa_scale(recommendation: int, spec: int, window: Sequence[int]) -> int:
-    """Apply the default HPA behavior to a recommendation.
+def hpa_scale_up_limit(spec: int, behavior: bool) -> int:
+    """The most replicas one HPA sync may reach from `spec`.
 
-    Up: no stabilization, at most max(spec + 4, 2 · spec). Down: the highest
+    Without a `behavior` the HPA keeps its legacy rule, max(2 · spec, 4); with
+    one, the API server's default scale-up policies (100 % or 4 pods per
+    15 s, whichever is more) give max(spec + 4, 2 · spec) (§3, v1.2).
+    """
+    if behavior:
+        return max(spec + HPA_MIN_SCALE_UP, 2 * spec)
+    return max(2 * spec, HPA_MIN_SCALE_UP)
+
+
+def hpa_scale(recommendation: int, spec: int, window: Sequence[int], behavior: bool = False) -> int:
+    """Apply the HPA's limits to a recommendation.
+
+    Up: no stabilization, at most `hpa_scale_up_limit`. Down: the highest
     recommendation of the window (which includes this one), never above spec (§5.3).
     """
     if recommendation > spec:
-        return min(recommendation, max(spec + HPA_MIN_SCALE_UP, 2 * spec))
+        return min(recommendation, hpa_scale_up_limit(spec, behavior))
     if recommendation < spec:
         return min(spec, max(window))
     return spec
 
 
 class Keda:
-    """KEDA's RabbitMQ scaler, mode QueueLength with target `value`, and its default HPA.
+    """KEDA's RabbitMQ scaler and the HPA it creates, with an operator's four knobs.
 
     The HPA part runs every 15 s while the workload has replicas; KEDA's own
-    operator runs every 30 s (after the HPA part, on the same snapshot) and is
-    the only one that moves between 0 and 1 (§3, §5.4, §5.5).
+    operator runs every `polling` seconds (after the HPA part, on the same
+    snapshot) and is the only one that moves between 0 and 1 (§3, §5.4, §5.5).
+    `Keda(value, bounds)` is the benchmark's plain `keda`: QueueLength, a
+    300-s window, 30-s polling, no HPA behavior.
     """
 
-    __slots__ = ("_last_active", "_recommendations", "bounds", "value")
+    __slots__ = ("_last_active", "_recommendations", "bounds", "knobs")
 
-    def __init__(self, value: float, bounds: Bounds) -> None:
-        if value <= 0:
-            raise ConfigError(f"keda value must be > 0, got {value!r}")
-        self.value = value
+    def __init__(self, value: float | KedaKnobs, bounds: Bounds) -> None:
+        self.knobs = value if isinstance(value, KedaKnobs) else KedaKnobs(value)
         self.bounds = bounds
         self._recommendations: deque[tuple[int, int]] = deque()
         self._last_active: int | None = None
+
+    @property
+    def value(self) -> float:
+        """The trigger's target value."""
+        return self.knobs.value
 
     def act(self, now: int, snapshot: StatsSnapshot, spec_replicas: int) -> int:
         """See the class docstring."""
         replicas = spec_replicas
         if now % HPA_SYNC_SECONDS == 0 and replicas >= 1:
-            replicas = self._hpa(now, snapshot.messages, replicas)
-        if now % KEDA_POLLING_SECONDS == 0:
-            replicas = self._operator(now, snapshot.messages, replicas)
+            replicas = self._hpa(now, self._metric(snapshot), replicas)
+        if now % self.knobs.polling == 0:
+            replicas = self._operator(now, self._active(snapshot), replicas)
         return replicas
 
-    def _hpa(self, now: int, messages: float, spec: int) -> int:
-        recommendation = hpa_recommendation(messages, self.value, spec, self.bounds)
+    def _metric(self, snapshot: StatsSnapshot) -> float:
+        if self.knobs.mode is KedaMode.MESSAGE_RATE:
+            return snapshot.publish_rate
+        return snapshot.messages
+
+    def _active(self, snapshot: StatsSnapshot) -> bool:
+        if self.knobs.mode is KedaMode.MESSAGE_RATE:
+            return snapshot.messages > 0 or snapshot.publish_rate > 0
+        return snapshot.messages > 0
+
+    def _hpa(self, now: int, metric: float, spec: int) -> int:
+        recommendation = hpa_recommendation(metric, self.knobs.value, spec, self.bounds)
         window = self._recommendations
         window.append((now, recommendation))
-        while window[0][0] <= now - HPA_STABILIZATION_SECONDS:
+        while window and window[0][0] <= now - self.knobs.window:
             window.popleft()
-        return hpa_scale(recommendation, spec, [n for _, n in window])
+        recent = [n for _, n in window] or [recommendation]
+        return hpa_scale(recommendation, spec, recent, self.knobs.behavior)
 
-    def _operator(self, now: int, messages: float, spec: int) -> int:
-        if messages > 0:
+    def _operator(self, now: int, active: bool, spec: int) -> int:
+        if active:
             self._last_active = now
             return 1 if spec == 0 else spec
         recently_active = (

@@ -6,6 +6,10 @@ and files every processed amount under its wait. The histogram of waits has one
 bucket per whole second, so every percentile is exact and the whole run stays
 O(len(trace)): each cohort is appended once and removed once, and a second
 touches at most one partly consumed cohort besides the ones it empties.
+
+Messages that arrived before `scored_from` are history (SIMULATION.md §1,
+`score_from`): they are queued and processed like any other, but their waits
+are not filed.
 """
 
 from __future__ import annotations
@@ -27,10 +31,11 @@ class _Cohort:
 class FluidQueue:
     """A FIFO queue of fluid messages, advanced one second at a time."""
 
-    __slots__ = ("_backlog", "_cohorts", "_waits")
+    __slots__ = ("_backlog", "_cohorts", "_scored_from", "_waits")
 
-    def __init__(self, seconds: int) -> None:
+    def __init__(self, seconds: int, scored_from: int = 0) -> None:
         self._backlog = 0.0
+        self._scored_from = scored_from
         self._cohorts: deque[_Cohort] = deque()
         # Waits range from 0 to `seconds` (a message left queued at the end).
         self._waits = [0.0] * (seconds + 1)
@@ -56,7 +61,8 @@ class FluidQueue:
         """Messages by wait in seconds, counting those still queued at `end` as waiting until it."""
         waits = list(self._waits)
         for cohort in self._cohorts:
-            waits[end - cohort.arrived] += cohort.amount
+            if cohort.arrived >= self._scored_from:
+                waits[end - cohort.arrived] += cohort.amount
         return tuple(waits)
 
     def _consume(self, second: int, amount: float) -> None:
@@ -64,7 +70,8 @@ class FluidQueue:
         while amount > NOISE and cohorts:
             oldest = cohorts[0]
             taken = min(oldest.amount, amount)
-            self._waits[second - oldest.arrived] += taken
+            if oldest.arrived >= self._scored_from:
+                self._waits[second - oldest.arrived] += taken
             oldest.amount -= taken
             amount -= taken
             if oldest.amount <= NOISE:

@@ -2,6 +2,12 @@
 
 Scores are computed from the recorded series only, never inside the loop, so
 a chart and a score can never disagree about what happened.
+
+With a scenario's `score_from` F above 0, the seconds before F are history a
+controller may learn from: every score counts only seconds t ≥ F (the wait
+histogram already holds only messages that arrived from F on). A reversal is a
+property of one change (opposite to the change before it, within 120 s), so a
+change at t ≥ F that reverses one made just before F counts.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class Scores:
     max_backlog: float
     scale_changes: int
     reversals: int
+    pod_starts: int
 
     def as_dict(self) -> dict[str, int | float | bool]:
         """The scores by name, in table order."""
@@ -39,8 +46,10 @@ class Scores:
 
 def score(result: RunResult) -> Scores:
     """Every score of §4 for one run."""
-    replica_seconds = sum(result.replicas)
-    busy_seconds = sum(result.processed) / result.scenario.service_rate
+    start = result.scenario.score_from
+    replica_seconds = sum(result.replicas[start:])
+    busy_seconds = sum(result.processed[start:]) / result.scenario.service_rate
+    scored_changes = [c for c in result.changes if c.at >= start]
     p95 = wait_percentile(result.wait_histogram, 95)
     return Scores(
         replica_seconds=replica_seconds,
@@ -51,9 +60,10 @@ def score(result: RunResult) -> Scores:
         p99_wait=wait_percentile(result.wait_histogram, 99),
         max_wait=max_wait(result.wait_histogram),
         slo_met=p95 <= result.scenario.slo_seconds,
-        max_backlog=max(result.backlog),
-        scale_changes=len(result.changes),
-        reversals=count_reversals(result.changes),
+        max_backlog=max(result.backlog[start:], default=0.0),
+        scale_changes=len(scored_changes),
+        reversals=count_reversals(result.changes, since=start),
+        pod_starts=count_pod_starts(scored_changes),
     )
 
 
@@ -80,10 +90,17 @@ def max_wait(histogram: Sequence[float]) -> int:
     return max((wait for wait, amount in enumerate(histogram) if amount > 0), default=0)
 
 
-def count_reversals(changes: Sequence[ScaleChange]) -> int:
-    """Changes opposite in direction to the previous change, at most 120 s after it (§5.10)."""
+def count_reversals(changes: Sequence[ScaleChange], since: int = 0) -> int:
+    """Changes at t ≥ `since` that reverse the previous change within 120 s (§5.10)."""
     return sum(
         1
         for previous, change in pairwise(changes)
-        if change.up != previous.up and change.at - previous.at <= REVERSAL_SECONDS
+        if change.at >= since
+        and change.up != previous.up
+        and change.at - previous.at <= REVERSAL_SECONDS
     )
+
+
+def count_pod_starts(changes: Sequence[ScaleChange]) -> int:
+    """Every replica a change added is a pod that starts (§4): Σ max(0, after − before)."""
+    return sum(max(0, c.after - c.before) for c in changes)

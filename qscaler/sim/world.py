@@ -27,6 +27,7 @@ class Scenario:
     initial_replicas: int = 1
     stats_interval: int = 5
     slo_seconds: float = 60.0
+    score_from: int = 0  # the first scored second; earlier ones are history (§1, §4)
 
     def __post_init__(self) -> None:
         problems = [
@@ -37,6 +38,7 @@ class Scenario:
                 ("initial_replicas", self.initial_replicas, self.initial_replicas >= 0, "≥ 0"),
                 ("stats_interval", self.stats_interval, self.stats_interval >= 1, "≥ 1"),
                 ("slo_seconds", self.slo_seconds, self.slo_seconds >= 0, "≥ 0"),
+                ("score_from", self.score_from, self.score_from >= 0, "≥ 0"),
             )
             if not ok
         ]
@@ -87,7 +89,8 @@ class RunResult:
     is left at the end (n + 1 values). `replicas[t]` is spec.replicas during
     second t, after the controller acted (billed); `ready[t]` the replicas
     consuming in it. `wait_histogram[w]` is the number of messages that waited
-    w seconds, those still queued at the end included.
+    w seconds, those still queued at the end included; with `score_from` F,
+    only messages that arrived at t ≥ F are in it.
     """
 
     trace: Trace
@@ -130,7 +133,7 @@ class World:
         self.trace = trace
         self.scenario = scenario
         self._now = 0
-        self._queue = FluidQueue(len(trace))
+        self._queue = FluidQueue(len(trace), scored_from=scenario.score_from)
         self._replica_set = ReplicaSet(scenario.initial_replicas)
         self._spec_at_start = scenario.initial_replicas
         self._last_processed = 0.0

@@ -13,6 +13,7 @@ from qscaler.sim.report import BEGIN, END
 SCORE_NAMES = [
     "replica_seconds", "busy_seconds", "utilization", "p50_wait", "p95_wait", "p99_wait",
     "max_wait", "slo_met", "max_backlog", "scale_changes", "reversals",
+    "pod_starts",
 ]  # fmt: skip
 
 
@@ -47,6 +48,31 @@ def test_simulate_keda_with_a_param_is_that_setting(
     small = simulate_json(capsys, str(trace), "--controller", "keda", "--param", "1")
     large = simulate_json(capsys, str(trace), "--controller", "keda", "--param", "1000")
     assert small != large
+
+
+def test_simulate_keda_knobs_change_the_run(
+    trace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    keda = [str(trace), "--controller", "keda", "--param", "20"]
+    plain = simulate_json(capsys, *keda)
+    same = simulate_json(capsys, *keda, "--keda-mode", "QueueLength", "--keda-polling", "30")
+    no_window = simulate_json(capsys, *keda, "--keda-window", "0", "--keda-polling", "5")
+    by_rate = simulate_json(capsys, *keda, "--keda-mode", "MessageRate")
+    assert plain == same  # the defaults are the plain keda controller
+    assert no_window["replica_seconds"] < plain["replica_seconds"]  # scales down sooner
+    assert by_rate != plain
+
+
+def test_a_trace_runs_in_its_own_scenario_unless_a_flag_says_otherwise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trace = write_trace(tmp_path / "batch.csv", [20.0] * 100)
+    (tmp_path / "batch.scenario.yaml").write_text("service_rate: 5\nscore_from: 40\n")
+    own = simulate_json(capsys, str(trace), "--controller", "static")
+    flagged = simulate_json(
+        capsys, str(trace), "--controller", "static", "--service-rate", "10", "--score-from", "0"
+    )
+    assert (own["replica_seconds"], flagged["replica_seconds"]) == (4 * 60, 2 * 100)
 
 
 def test_simulate_scenario_flags_change_the_run(
@@ -89,6 +115,9 @@ def test_policy_keys_with_and_without_prefix_are_the_same_policy(
         pytest.param(["--service-rate", "0"], "service_rate must be > 0", id="bad-scenario"),
         pytest.param(["--min-replicas", "9", "--max-replicas", "3"], "min_replicas", id="bounds"),
         pytest.param(["--chart", "run.jpg"], "use a .png or .svg", id="chart-format"),
+        pytest.param(["--keda-window", "-1"], "window must be ≥ 0", id="keda-window"),
+        pytest.param(["--keda-polling", "0"], "pollingInterval must be ≥ 1", id="keda-polling"),
+        pytest.param(["--score-from", "-5"], "score_from must be ≥ 0", id="score-from"),
     ],
 )
 def test_simulate_refuses_bad_input_with_one_line(
@@ -139,9 +168,10 @@ def test_bench_on_a_tiny_folder(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert text.startswith("# Results\n\nHand-written prose.")
     assert text.rstrip().endswith("More prose.")
     summary = [line for line in text.splitlines() if line.startswith(("| flat", "| burst"))]
-    assert len(summary) == 2  # one summary row per trace, in name order
+    assert len(summary) == 4  # one row per trace in each of the two summaries, in name order
     assert summary[0].startswith("| burst")
-    for controller in ("keda", "onfido", "static", "qscaler-backlog", "qscaler"):
+    assert "| dominated_by | cost_at_equal_latency | starts_at_equal_latency |" in text
+    for controller in ("keda", "keda-tuned", "onfido", "static", "qscaler-backlog", "qscaler"):
         assert f"| {controller} |" in text
     assert sorted(p.name for p in charts.iterdir()) == ["burst.png", "flat.png"]
     assert "](charts/flat.png)" in text

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import pytest
 
-from qscaler.sim.controllers import Bounds, Keda
+from qscaler.sim.controllers import Bounds, Keda, KedaKnobs, KedaMode
 from qscaler.sim.run import run
 from qscaler.sim.scores import score
 from qscaler.sim.trace import Trace
 from qscaler.sim.world import ScaleChange, Scenario, StatsSnapshot
 
 
-def showing(messages: float) -> StatsSnapshot:
+def showing(messages: float, publish_rate: float = 0) -> StatsSnapshot:
     return StatsSnapshot(
         taken_at=0,
         messages_ready=messages,
         messages_unacknowledged=0,
-        publish_rate=0,
+        publish_rate=publish_rate,
         ack_rate=0,
         consumers=0,
     )
@@ -52,18 +52,30 @@ def test_tolerance_is_ten_percent_inclusive(spec: int, messages: float, expected
 
 
 @pytest.mark.parametrize(
-    ("spec", "messages", "expected"),
+    ("spec", "messages", "behavior", "expected"),
     [
-        pytest.param(1, 3, 3, id="below the cap"),
-        pytest.param(2, 100, 6, id="small counts add 4"),
-        pytest.param(10, 100, 20, id="larger counts double"),
-        pytest.param(30, 1000, 50, id="never above max_replicas"),
+        pytest.param(1, 3, False, 3, id="below the cap"),
+        pytest.param(1, 100, False, 4, id="no behavior: from 1 to 4"),
+        pytest.param(4, 100, False, 8, id="no behavior: 4 doubles"),
+        pytest.param(2, 100, True, 6, id="behavior: small counts add 4"),
+        pytest.param(10, 100, False, 20, id="larger counts double"),
+        pytest.param(10, 100, True, 20, id="behavior: larger counts double"),
+        pytest.param(30, 1000, False, 50, id="never above max_replicas"),
     ],
 )
-def test_scale_up_is_immediate_but_capped(spec: int, messages: float, expected: int) -> None:
-    keda = Keda(1, Bounds(min_replicas=1, max_replicas=50))
+def test_scale_up_is_immediate_but_capped(
+    spec: int, messages: float, behavior: bool, expected: int
+) -> None:
+    keda = Keda(KedaKnobs(1, behavior=behavior), Bounds(min_replicas=1, max_replicas=50))
 
     assert keda.act(15, showing(messages), spec) == expected
+
+
+def test_plain_keda_climbs_as_a_real_hpa_without_behavior_does() -> None:
+    # Measured on a real KEDA with a real HPA (SIMULATION.md §3): 1 → 4 → 8 → 16 → 32.
+    keda = Keda(1, Bounds(min_replicas=1, max_replicas=50))
+
+    assert drive(keda, 1, [(t, 1000.0) for t in (15, 30, 45, 60)]) == [4, 8, 16, 32]
 
 
 def test_the_hpa_acts_only_every_15_seconds() -> None:
@@ -71,7 +83,7 @@ def test_the_hpa_acts_only_every_15_seconds() -> None:
 
     assert keda.act(14, showing(100), 2) == 2
     assert keda.act(16, showing(100), 2) == 2
-    assert keda.act(15, showing(100), 2) == 6
+    assert keda.act(15, showing(100), 2) == 4
 
 
 def test_scale_down_waits_for_the_highest_recommendation_of_300_seconds() -> None:
@@ -151,3 +163,47 @@ def test_in_the_world_keda_at_min_0_starts_by_scaling_to_0() -> None:
     assert result.changes == (ScaleChange(0, 1, 0),)
     assert score(result).replica_seconds == 0
     assert score(result).utilization == 0.0
+
+
+def test_message_rate_mode_sizes_for_the_publish_rate_not_the_queue() -> None:
+    keda = Keda(KedaKnobs(10, KedaMode.MESSAGE_RATE), Bounds(min_replicas=0, max_replicas=50))
+
+    assert keda.act(15, showing(messages=5000, publish_rate=30), 2) == 3
+
+
+def test_message_rate_mode_is_active_while_messages_are_published() -> None:
+    # Nothing queued but 4/s published: the MessageRate trigger is active, QueueLength is not.
+    bounds = Bounds(min_replicas=0, max_replicas=50)
+    by_rate = Keda(KedaKnobs(10, KedaMode.MESSAGE_RATE), bounds)
+    by_depth = Keda(KedaKnobs(10, KedaMode.QUEUE_LENGTH), bounds)
+
+    assert by_rate.act(30, showing(0, publish_rate=4), 0) == 1
+    assert by_depth.act(30, showing(0, publish_rate=4), 0) == 0
+
+
+def test_a_zero_window_scales_down_to_the_recommendation_at_once() -> None:
+    keda = Keda(KedaKnobs(10, window=0, behavior=True), Bounds(min_replicas=1, max_replicas=50))
+
+    assert drive(keda, 10, [(15, 100.0), (30, 20.0), (45, 20.0)]) == [10, 2, 2]
+
+
+def test_a_60_second_window_keeps_the_highest_of_the_last_minute() -> None:
+    # Recommendations 10 (t15), 2 (t30 …): the 10 leaves the window (t − 60, t] at t75.
+    keda = Keda(KedaKnobs(10, window=60, behavior=True), Bounds(min_replicas=1, max_replicas=50))
+    calls = [(15, 100.0)] + [(t, 20.0) for t in range(30, 91, 15)]
+
+    assert drive(keda, 10, calls) == [10, 10, 10, 10, 2, 2]
+
+
+@pytest.mark.parametrize(
+    ("polling", "now", "expected"),
+    [
+        pytest.param(5, 5, 1, id="polling 5: wakes at t5"),
+        pytest.param(30, 5, 0, id="polling 30: not at t5"),
+        pytest.param(30, 30, 1, id="polling 30: wakes at t30"),
+    ],
+)
+def test_the_operator_polls_at_its_polling_interval(polling: int, now: int, expected: int) -> None:
+    keda = Keda(KedaKnobs(10, polling=polling), Bounds(min_replicas=0, max_replicas=50))
+
+    assert keda.act(now, showing(1), 0) == expected

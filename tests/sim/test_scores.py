@@ -6,7 +6,14 @@ import pytest
 
 from qscaler.sim.controllers import Static
 from qscaler.sim.run import run
-from qscaler.sim.scores import Scores, count_reversals, max_wait, score, wait_percentile
+from qscaler.sim.scores import (
+    Scores,
+    count_pod_starts,
+    count_reversals,
+    max_wait,
+    score,
+    wait_percentile,
+)
 from qscaler.sim.trace import Trace
 from qscaler.sim.world import ScaleChange, Scenario
 
@@ -90,6 +97,7 @@ def test_scores_of_a_tiny_run() -> None:
         "max_backlog": 3.0,
         "scale_changes": 0,
         "reversals": 0,
+        "pod_starts": 0,
     }
 
 
@@ -124,4 +132,32 @@ def test_an_idle_workload_at_zero_scores_zero() -> None:
         "max_backlog": 0.0,
         "scale_changes": 0,
         "reversals": 0,
+        "pod_starts": 0,
     }
+
+
+def test_pod_starts_count_every_replica_added() -> None:
+    changes = (ScaleChange(0, 0, 3), ScaleChange(10, 3, 1), ScaleChange(20, 1, 5))
+
+    assert count_pod_starts(changes) == 3 + 4
+
+
+def test_scores_count_only_from_score_from() -> None:
+    # 1 replica × 2/s. Messages arriving before t2 are history: 4 at t0 wait 0, 0, 1, 1 s;
+    # the 2 arriving at t3 are processed at t3 with no wait (the history is gone by then).
+    trace = Trace("late", (4.0, 0.0, 0.0, 2.0))
+    scenario = Scenario(service_rate=2, startup_seconds=0, initial_replicas=1, score_from=2)
+
+    scores = score(run(trace, scenario, Static()))
+
+    assert scores.replica_seconds == 2
+    assert scores.busy_seconds == 1.0  # t2 processes nothing, t3 processes 2 at 2/s
+    assert scores.max_wait == 0
+    assert scores.max_backlog == 0.0
+
+
+def test_changes_before_score_from_are_not_counted_but_can_be_reversed() -> None:
+    changes = (ScaleChange(50, 1, 4), ScaleChange(110, 4, 2), ScaleChange(300, 2, 3))
+
+    assert count_reversals(changes, since=100) == 1
+    assert count_pod_starts([c for c in changes if c.at >= 100]) == 1

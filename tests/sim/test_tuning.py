@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from qscaler.sim.controllers import KedaKnobs, KedaMode
 from qscaler.sim.scores import Scores
 from qscaler.sim.trace import Trace
-from qscaler.sim.tuning import GRID, best_index, best_tuned
+from qscaler.sim.tuning import GRID, best_index, best_tuned, keda_configurations
 from qscaler.sim.world import Scenario, StatsSnapshot
 
 
@@ -23,6 +24,7 @@ def scored(replica_seconds: int, p95_wait: int, slo_met: bool) -> Scores:
         max_backlog=0.0,
         scale_changes=0,
         reversals=0,
+        pod_starts=0,
     )
 
 
@@ -99,3 +101,14 @@ def test_best_tuned_runs_every_grid_value_and_keeps_the_cheapest_that_meets_the_
 
 def test_the_grid_is_the_one_the_spec_names() -> None:
     assert GRID == (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def test_keda_tuned_has_the_160_configurations_in_grid_order() -> None:
+    configurations = keda_configurations()
+
+    assert len(configurations) == len(set(configurations)) == 160
+    assert configurations[0] == KedaKnobs(1, KedaMode.QUEUE_LENGTH, 0, 5, behavior=True)
+    assert configurations[1] == KedaKnobs(1, KedaMode.QUEUE_LENGTH, 0, 30, behavior=True)
+    assert configurations[2] == KedaKnobs(1, KedaMode.QUEUE_LENGTH, 60, 5, behavior=True)
+    assert configurations[80] == KedaKnobs(2, KedaMode.MESSAGE_RATE, 0, 5, behavior=True)
+    assert configurations[-1] == KedaKnobs(15, KedaMode.MESSAGE_RATE, 300, 30, behavior=True)
