@@ -9,23 +9,7 @@ from qscaler.sim.scores import Scores
 from qscaler.sim.trace import Trace
 from qscaler.sim.tuning import GRID, best_index, best_tuned, keda_configurations
 from qscaler.sim.world import Scenario, StatsSnapshot
-
-
-def scored(replica_seconds: int, p95_wait: int, slo_met: bool) -> Scores:
-    return Scores(
-        replica_seconds=replica_seconds,
-        busy_seconds=0.0,
-        utilization=0.0,
-        p50_wait=0,
-        p95_wait=p95_wait,
-        p99_wait=p95_wait,
-        max_wait=p95_wait,
-        slo_met=slo_met,
-        max_backlog=0.0,
-        scale_changes=0,
-        reversals=0,
-        pod_starts=0,
-    )
+from tests.sim.made_scores import scored
 
 
 @pytest.mark.parametrize(
