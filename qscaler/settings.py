@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     # --- policy defaults (annotations override per workload where they can) ---
     stale_after_seconds: float = Field(60.0, gt=0)
     fallback_after_failures: int = Field(3, ge=1)
-    default_cooldown_seconds: float = Field(300.0, ge=0)
+    default_cooldown_seconds: float = Field(300.0, ge=0)  # backlog mode
+    default_rate_aware_cooldown_seconds: float = Field(30.0, ge=0)  # with target-drain-seconds
 
     # --- Kubernetes ---
     kubeconfig: Path | None = None
@@ -135,6 +136,7 @@ class Settings(BaseSettings):
             stale_after_seconds=self.stale_after_seconds,
             fallback_after_failures=self.fallback_after_failures,
             default_cooldown_seconds=self.default_cooldown_seconds,
+            default_rate_aware_cooldown_seconds=self.default_rate_aware_cooldown_seconds,
         )
 
     def resolved_lease_namespace(self) -> str:

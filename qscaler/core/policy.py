@@ -9,7 +9,7 @@ the annotations change.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 
 import regex
@@ -102,7 +102,7 @@ class Policy:
     aggregate: Aggregate = Aggregate.SUM
     activation_messages: float = 0.0
     scale_up_limit: StepLimit | None = None
-    scale_down_limit: StepLimit | None = field(default_factory=lambda: StepLimit(percent=50))
+    scale_down_limit: StepLimit | None = None  # the cooldown window is the brake, as in the HPA
     fallback_replicas: int | None = None
     mode: Mode = Mode.ACTIVE
     tolerance: float = 0.1

@@ -179,8 +179,8 @@ def _replicas_and_timing(spec: Mapping[str, Any], out: Conversion) -> None:
         out.lost.extend(carried.lost)
     if not behavior:
         out.carried.append(
-            "no HPA behavior: qscaler's defaults apply (scale-up unlimited, scale-down at most "
-            "50% per minute) where KEDA's HPA could double every 15 s and drop to the floor"
+            "no HPA behavior: qscaler's defaults apply (scale-up and scale-down unlimited "
+            "beyond the cooldown window) where KEDA's HPA could double every 15 s"
         )
     if spec.get("initialCooldownPeriod"):
         out.lost.append(

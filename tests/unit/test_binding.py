@@ -31,7 +31,7 @@ def test_defaults() -> None:
     assert (p.min_replicas, p.max_replicas, p.cooldown_seconds) == (1, 10, 300.0)
     assert (p.count, p.aggregate, p.mode) == (CountMode.ALL, Aggregate.SUM, Mode.ACTIVE)
     assert p.scale_up_limit is None
-    assert p.scale_down_limit == StepLimit(percent=50)
+    assert p.scale_down_limit is None  # the cooldown is the brake, as the HPA's default
     assert p.activation_messages == 0
     assert p.fallback_replicas is None
 
@@ -75,6 +75,18 @@ def test_every_annotation() -> None:
 def test_rate_aware_defaults() -> None:
     p = parse(queues="orders", target_drain_seconds="60")
     assert (p.rate_window_seconds, p.standing_wait_seconds, p.surge_threshold) == (30, 10, 2.0)
+    assert (p.cooldown_seconds, p.tolerance, p.scale_down_limit) == (30.0, 0.1, None)
+
+
+def test_rate_aware_cooldown_default_is_its_own_setting() -> None:
+    defaults = ProcessDefaults(default_cooldown_seconds=600, default_rate_aware_cooldown_seconds=45)
+    rate_aware = parse_binding({b.QUEUES: "q", b.TARGET_DRAIN_SECONDS: "60"}, defaults)
+    both = parse_binding(
+        {b.QUEUES: "q", b.TARGET_DRAIN_SECONDS: "60", b.MESSAGES_PER_REPLICA: "5"}, defaults
+    )
+    backlog = parse_binding({b.QUEUES: "q", b.MESSAGES_PER_REPLICA: "5"}, defaults)
+    assert (rate_aware.cooldown_seconds, both.cooldown_seconds) == (45, 45)
+    assert backlog.cooldown_seconds == 600
 
 
 def test_process_defaults_flow_into_the_policy() -> None:
