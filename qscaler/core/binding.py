@@ -155,9 +155,7 @@ def parse_binding(
             ACTIVATION_MESSAGES, 0.0, _non_negative_number, "is not a number of messages (≥ 0)"
         ),
         scale_up_limit=r.get(SCALE_UP_LIMIT, None, _step_limit(1000), _limit_msg(1000)),
-        scale_down_limit=r.get(
-            SCALE_DOWN_LIMIT, None, _step_limit(100), _limit_msg(100)
-        ),
+        scale_down_limit=r.get(SCALE_DOWN_LIMIT, None, _step_limit(100), _limit_msg(100)),
         fallback_replicas=fallback,
         mode=r.get(MODE, Mode.ACTIVE, _enum(Mode), _one_of(Mode)),
         tolerance=r.get(TOLERANCE, 0.1, _fraction, "is not a fraction between 0 and 0.9"),
