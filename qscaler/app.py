@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from qscaler.bindings_file import load_bindings
+from qscaler.errors import SettingsError
 from qscaler.loop import AlwaysLeader, ClusterView, Controller, Leadership, LoopConfig, ScaleWriter
 from qscaler.probe import ActivationProbe
 from qscaler.record.metrics import Metrics
@@ -80,8 +81,14 @@ def build_runtime(
     bindings: Path | None = None,
     serve_http: bool = True,
     registry: CollectorRegistry | None = None,
+    one_shot: bool = False,
 ) -> Runtime:
-    """Build (and start the background parts of) everything `run` needs."""
+    """Build (and start the background parts of) everything `run` needs.
+
+    `one_shot` is `plan`: the cluster is listed once, on this thread, and an
+    API server that does not answer is an error at once rather than a watch
+    retrying in the background; nothing is written, not even an Event.
+    """
     registry = registry or CollectorRegistry()
     metrics = Metrics(registry)
     health = Health(
@@ -94,14 +101,11 @@ def build_runtime(
     server: ThreadingHTTPServer | None = None
     if serve_http:
         # Serve first: the probes answer (not ready yet) while the caches list.
-        server = serve(
-            settings.metrics_address, settings.metrics_port, registry, health,
-            lambda: status_document(reporter.last_report),
-        )  # fmt: skip
+        server = _serve(settings, registry, health, reporter)
         stoppers.append(_closer(server))
     source = make_source(settings)
     stoppers.append(source.close)
-    probe = make_probe(settings)
+    probe = None if one_shot else make_probe(settings)
     if probe is not None:
         stoppers.append(probe.close)
     cluster: ClusterView
@@ -109,7 +113,9 @@ def build_runtime(
     writer: ScaleWriter | None = None
     leadership: Leadership = AlwaysLeader()
     if bindings is not None:
-        cluster = load_bindings(bindings)
+        cluster = load_bindings(bindings, settings.label_selector)
+    elif one_shot:
+        cluster = _listed_cluster(settings, metrics)
     else:
         cache, writer, reporter.events, leadership = _kubernetes(
             settings, metrics, health, stoppers
@@ -178,6 +184,42 @@ def _closer(server: ThreadingHTTPServer) -> Callable[[], None]:
     return close
 
 
+def _serve(
+    settings: Settings, registry: CollectorRegistry, health: Health, reporter: Reporter
+) -> ThreadingHTTPServer:
+    """Serve /metrics and friends; a port in use is a `SettingsError`, one line."""
+    address, port = settings.metrics_address, settings.metrics_port
+    try:
+        return serve(address, port, registry, health, lambda: status_document(reporter.last_report))
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot serve /metrics on {address}:{port} ({exc.strerror}): "
+            "set QSCALER_METRICS_PORT to a free port"
+        ) from None
+
+
+def _listed_cluster(settings: Settings, metrics: Metrics) -> ClusterCache:
+    """The cluster's labelled workloads and HPAs, listed once (`plan`)."""
+    from qscaler.kube.cache import ClusterCache
+    from qscaler.kube.client import make_api_client
+
+    api = make_api_client(settings.kubeconfig, _counter(metrics), settings.kube_context)
+    cache = ClusterCache(api, settings.label_selector, settings.namespaces)
+    cache.list_once(api.configuration.host)
+    return cache
+
+
+def _counter(metrics: Metrics) -> Callable[[str, str, int], None]:
+    """Counts every Kubernetes request into the metrics."""
+
+    def count(verb: str, resource: str, status: int) -> None:
+        metrics.kube_requests.labels(verb, resource, str(status)).inc()
+        if not 200 <= status < 300:
+            metrics.kube_errors.labels(verb, resource, str(status)).inc()
+
+    return count
+
+
 def _kubernetes(
     settings: Settings, metrics: Metrics, health: Health, stoppers: list[Callable[[], None]]
 ) -> tuple[ClusterCache, ScaleWriter, EventSink, Leadership]:
@@ -187,12 +229,7 @@ def _kubernetes(
     from qscaler.kube.lease import LeaseElector
     from qscaler.kube.writer import KubeWriter
 
-    def count(verb: str, resource: str, status: int) -> None:
-        metrics.kube_requests.labels(verb, resource, str(status)).inc()
-        if not 200 <= status < 300:
-            metrics.kube_errors.labels(verb, resource, str(status)).inc()
-
-    api = make_api_client(settings.kubeconfig, hook=count)
+    api = make_api_client(settings.kubeconfig, _counter(metrics), settings.kube_context)
     cache = ClusterCache(api, settings.label_selector, settings.namespaces)
     cache.start()
     stoppers.append(cache.stop)

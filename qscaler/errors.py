@@ -94,7 +94,12 @@ class KubeError(QscalerError):
         self.verb = verb
         self.resource = resource
         self.status = status
-        super().__init__(f"{verb} {resource} failed with HTTP {status}: {detail}")
+        if status == 0:
+            super().__init__(
+                f"{verb} {resource}: no answer from the Kubernetes API server: {detail}"
+            )
+        else:
+            super().__init__(f"{verb} {resource} failed with HTTP {status}: {detail}")
 
 
 class KubeForbidden(KubeError):

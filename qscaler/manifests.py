@@ -53,3 +53,39 @@ def hpa_from(obj: Mapping[str, Any]) -> Hpa | None:
         original_min=int(original) if original and original.isdigit() else None,
         resource_version=str(metadata.get("resourceVersion", "")),
     )
+
+
+def selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
+    """Whether `labels` match a Kubernetes label selector, as the API server
+    would filter a watch: `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`,
+    `k notin (a,b)`, joined by commas (all must hold)."""
+    return all(_requirement(term.strip(), labels) for term in _terms(selector) if term.strip())
+
+
+def _terms(selector: str) -> list[str]:
+    """Split on the commas that are not inside a set's parentheses."""
+    terms, depth, current = [], 0, ""
+    for char in selector:
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    return [*terms, current]
+
+
+def _requirement(term: str, labels: Mapping[str, str]) -> bool:
+    words = term.split(None, 1)
+    if len(words) == 2 and words[1].startswith(("in ", "in(", "notin ", "notin(")):
+        operator, values = words[1].split("(", 1) if "(" in words[1] else (words[1], "")
+        wanted = {v.strip() for v in values.rstrip(")").split(",")}
+        present = labels.get(words[0]) in wanted
+        return present if operator.strip() == "in" else not present
+    for operator in ("!=", "==", "="):
+        if operator in term:
+            key, value = (part.strip() for part in term.split(operator, 1))
+            return (labels.get(key) == value) != (operator == "!=")
+    if term.startswith("!"):
+        return term[1:].strip() not in labels
+    return term in labels

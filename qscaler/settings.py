@@ -11,9 +11,10 @@ fatal.
 
 from __future__ import annotations
 
+import difflib
 import os
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -60,6 +61,7 @@ class Settings(BaseSettings):
 
     # --- Kubernetes ---
     kubeconfig: Path | None = None
+    kube_context: str | None = None  # a context of the kubeconfig; None: its current one
     label_selector: str = f"{ENABLED_LABEL}=true"
     # Comma-separated in the environment; empty: all namespaces.
     namespaces: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -153,6 +155,34 @@ def _read_secret(path: Path, name: str) -> str:
         return path.read_text().strip()
     except OSError as exc:
         raise SettingsError(f"QSCALER_{name.upper()} {path}: cannot read ({exc.strerror})") from exc
+
+
+#: `QSCALER_*` variables that are not settings but are read elsewhere: by
+#: `load_settings` itself, and by the project's own build and test scripts.
+NOT_SETTINGS = frozenset(
+    {
+        "QSCALER_SECRETS_DIR",
+        "QSCALER_K8S_CACHE",
+        "QSCALER_SKIP_K8S",
+        "QSCALER_SKIP_RABBITMQ",
+        "QSCALER_HYPOTHESIS_EXAMPLES",
+    }
+)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One warning per `QSCALER_*` variable that no setting reads, with a
+    "did you mean" when one is close: `QSCALER_MANAGMENT_URL` would otherwise
+    be ignored without a word, and qscaler would poll localhost."""
+    known = {f"QSCALER_{name.upper()}" for name in Settings.model_fields}
+    warnings = []
+    for name in sorted(environ):
+        if not name.startswith("QSCALER_") or name in known or name in NOT_SETTINGS:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
+        hint = f"did you mean {close[0]}?" if close else "see `qscaler run --help`"
+        warnings.append(f"{name} is not a qscaler setting and is ignored; {hint}")
+    return warnings
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -13,9 +13,13 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
+import urllib3
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from qscaler.core.workload import Hpa, Workload
+from qscaler.errors import KubeError
+from qscaler.kube.client import translate, unreachable
 from qscaler.kube.watch import Reflector
 from qscaler.manifests import hpa_from, workload_from
 
@@ -57,6 +61,18 @@ class ClusterCache:
         """Start every watch on its own thread."""
         for reflector in self.reflectors():
             reflector.start()
+
+    def list_once(self, server: str) -> None:
+        """Fill every cache with one list each, or raise a `KubeError` saying
+        which list failed and why; `server` names the API server in it."""
+        for reflector in self.reflectors():
+            resource = reflector.name.split(":")[0].lower() + "s"
+            try:
+                reflector.list_once()
+            except ApiException as exc:
+                raise translate(exc, "list", resource) from None
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                raise KubeError("list", resource, 0, f"{unreachable(exc)} ({server})") from None
 
     def stop(self) -> None:
         """Stop every watch."""

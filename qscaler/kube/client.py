@@ -11,6 +11,7 @@ calls per cycle at steady state" is read from this, and so is the
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import Counter
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from qscaler.errors import KubeConflict, KubeError, KubeForbidden, KubeNotFound
+from qscaler.errors import KubeConflict, KubeError, KubeForbidden, KubeNotFound, SettingsError
 
 #: Called with (verb, resource, status) after every request; status 0 when
 #: the server was not reached.
@@ -84,21 +85,72 @@ def describe_request(method: str, url: str) -> tuple[str, str]:
     return verb, resource
 
 
-def make_api_client(kubeconfig: Path | None, hook: RequestHook | None = None) -> CountingApiClient:
-    """A client from the kubeconfig given, else in-cluster, else ~/.kube/config."""
+def make_api_client(
+    kubeconfig: Path | None, hook: RequestHook | None = None, context: str | None = None
+) -> CountingApiClient:
+    """A client from the kubeconfig given, else in-cluster, else ~/.kube/config
+    (or `KUBECONFIG`), with `context` when given: kubectl's order.
+
+    No usable configuration is a `SettingsError` in one line, not the
+    client's traceback.
+    """
     configuration = client.Configuration()
-    if kubeconfig is not None:
-        config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    else:
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except config.ConfigException:
-            config.load_kube_config(client_configuration=configuration)
+    try:
+        if kubeconfig is None and context is None and _in_cluster(configuration):
+            pass
+        else:
+            config.load_kube_config(
+                config_file=None if kubeconfig is None else str(kubeconfig),
+                context=context,
+                client_configuration=configuration,
+            )
+    except (config.ConfigException, OSError, ValueError) as exc:
+        raise SettingsError(_no_configuration(kubeconfig, context, exc)) from None
     # No hidden retries under our own: the reflector backs off, the lease
     # must see a failure within its deadline, a failed write is retried by
     # the next cycle with fresh data.
     configuration.retries = 0
     return CountingApiClient(configuration, hook)
+
+
+def _in_cluster(configuration: Any) -> bool:
+    try:
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        return False
+    return True
+
+
+def _no_configuration(kubeconfig: Path | None, context: str | None, exc: Exception) -> str:
+    if kubeconfig is None and context is None and "No configuration found" in str(exc):
+        return (
+            "no Kubernetes configuration: not running in a cluster and no kubeconfig found "
+            "(give --kubeconfig or --context, set KUBECONFIG or QSCALER_KUBECONFIG, "
+            "or read workloads from a file with --bindings FILE)"
+        )
+    where = f"kubeconfig {kubeconfig}" if kubeconfig is not None else "the kubeconfig"
+    detail = str(exc).replace("Invalid kube-config file. ", "")
+    if context is not None and "Expected object with name" in detail:
+        detail = f"it has no context named {context!r}"
+    return f"cannot use {where}: {detail}"
+
+
+def unreachable(exc: BaseException) -> str:
+    """Why a request never got an answer, in a few words ("Connection refused").
+
+    urllib3's message nests the pool, the URL and an object's repr; the
+    operating system's reason at its core is what a user can act on.
+    """
+    text = str(getattr(exc, "reason", None) or exc)
+    found = _ERRNO.search(text)
+    if found:
+        return found.group(1).strip()
+    if "timed out" in text.lower():
+        return "timed out"
+    return type(exc).__name__
+
+
+_ERRNO = re.compile(r"\[Errno -?\d+\] ([^'\")\]]+)")
 
 
 def translate(exc: ApiException, verb: str, resource: str) -> KubeError:

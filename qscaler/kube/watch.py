@@ -99,6 +99,12 @@ class Reflector(Generic[T]):
         if response is not None:
             response.shutdown()
 
+    def list_once(self) -> None:
+        """List once, now, on this thread, and raise what failed: for one-shot
+        commands (`qscaler plan`), which must answer or give up rather than
+        retry in the background."""
+        self._list()
+
     def run(self) -> None:
         """List, then watch until stopped."""
         version: str | None = None

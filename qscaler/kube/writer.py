@@ -25,7 +25,7 @@ from kubernetes.client.exceptions import ApiException
 from qscaler.core.actuation import Plan, plan
 from qscaler.core.workload import ORIGINAL_MIN_ANNOTATION, Hpa, Workload
 from qscaler.errors import KubeConflict, KubeError, NotLeader
-from qscaler.kube.client import translate
+from qscaler.kube.client import translate, unreachable
 from qscaler.manifests import hpa_from
 
 log = logging.getLogger("qscaler.writer")
@@ -140,4 +140,4 @@ class KubeWriter:
         except ApiException as exc:
             raise translate(exc, verb, resource) from exc
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise KubeError(verb, resource, 0, f"API server unreachable: {exc}") from exc
+            raise KubeError(verb, resource, 0, unreachable(exc)) from exc

@@ -34,6 +34,7 @@ from qscaler.record.metrics import HOLD_CAPPED_BY_HPA, HOLD_DRY_RUN, HOLD_NOT_LE
 
 decisions_log = logging.getLogger("qscaler.decision")
 errors_log = logging.getLogger("qscaler.error")
+sources_log = logging.getLogger("qscaler.source")
 
 NORMAL, WARNING = "Normal", "Warning"
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
@@ -81,6 +82,7 @@ class Reporter:
         self._queue_states: set[WorkloadRef] = set()
         self._polled: set[str] = set()  # vhosts with a last-poll series
         self._read: set[str] = set()  # vhosts read in the cycle under way
+        self._failing: dict[str, int] = {}  # vhost -> failed reads in a row
         self._series: dict[WorkloadRef, _Series] = {}
 
     # --- Recorder protocol ---
@@ -108,7 +110,14 @@ class Reporter:
             self._repeats.end(("vhost", vhost))
             self.metrics.last_poll.labels(vhost).set(self.wall_clock())
             self._polled.add(vhost)
+            failed = self._failing.pop(vhost, 0)
+            if failed:
+                sources_log.info(
+                    "reading vhost %r works again after %d failed read(s)", vhost, failed,
+                    extra={"fields": {"vhost": vhost, "failed_reads": failed}},
+                )  # fmt: skip
             return
+        self._failing[vhost] = self._failing.get(vhost, 0) + 1
         self.metrics.source_errors.labels(vhost, error.kind).inc()
         fields: dict[str, object] = {"vhost": vhost, "kind": error.kind}
         if self._repeats.due(("vhost", vhost), _problem(error.kind, str(error)), fields):
@@ -135,6 +144,7 @@ class Reporter:
         for vhost in self._polled - read:  # no binding reads it any more
             _remove(self.metrics.last_poll, (vhost,))
         self._polled &= read
+        self._failing = {v: n for v, n in self._failing.items() if v in read}
 
     # --- metrics ---
 

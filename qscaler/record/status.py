@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from qscaler.core.model import Observation
+from qscaler.core.reasons import UNTRUSTED_DATA, Reason
 from qscaler.outcome import CycleReport, Outcome
+
+#: Reasons reported as Warning Events; `qscaler plan` and `status` exit 1 on them.
+WARNING_REASONS = UNTRUSTED_DATA | {Reason.INVALID_BINDING, Reason.WRITE_FAILED}
 
 
 def status_document(report: CycleReport | None) -> dict[str, Any]:
@@ -38,6 +43,8 @@ def _workload(o: Outcome) -> dict[str, Any]:
         "held": o.held,
         "written": o.written,
         "reason": o.reason.value if o.reason else None,
+        "message": o.error or (o.decision.message if o.decision else None),
+        "warning": is_warning(o),
     }
     if o.policy is not None:
         p = o.policy
@@ -52,14 +59,7 @@ def _workload(o: Outcome) -> dict[str, Any]:
             "mode": p.mode.value,
         }
     if o.observation is not None:
-        entry["observation"] = {
-            "queues": len(o.observation.queues),
-            "messages_ready": sum(q.messages_ready for q in o.observation.queues),
-            "messages_unacknowledged": sum(q.messages_unacknowledged for q in o.observation.queues),
-            "publish_rate": _sum_rates([q.publish_rate for q in o.observation.queues]),
-            "ack_rate": _sum_rates([q.ack_rate for q in o.observation.queues]),
-            "missing": list(o.observation.missing),
-        }
+        entry["observation"] = _observation(o.observation)
     if o.decision is not None:
         d = o.decision
         entry["decision"] = {
@@ -74,35 +74,64 @@ def _workload(o: Outcome) -> dict[str, Any]:
     return entry
 
 
+def is_warning(o: Outcome) -> bool:
+    """Whether the outcome is one a Warning Event reports: something needs a human."""
+    return o.error is not None or o.reason in WARNING_REASONS
+
+
+def is_troubled(document: dict[str, Any]) -> bool:
+    """Whether any workload of a status document has a Warning reason or an
+    error (a document from an older qscaler may lack `warning`)."""
+    warnings = {r.value for r in WARNING_REASONS}
+    return any(
+        w.get("warning") or w.get("error") or w.get("reason") in warnings
+        for w in document.get("workloads", [])
+    ) or bool((document.get("cycle") or {}).get("source_errors"))
+
+
+def _observation(observation: Observation) -> dict[str, Any]:
+    """The observed totals; a failed read's are None ("unknown"), never 0
+    (which would read as "empty")."""
+    queues = observation.queues
+    failed = observation.error is not None
+    return {
+        "queues": None if failed else len(queues),
+        "messages_ready": None if failed else sum(q.messages_ready for q in queues),
+        "messages_unacknowledged": (
+            None if failed else sum(q.messages_unacknowledged for q in queues)
+        ),
+        "publish_rate": _sum_rates([q.publish_rate for q in queues]),
+        "ack_rate": _sum_rates([q.ack_rate for q in queues]),
+        "missing": list(observation.missing),
+        "error": observation.error,
+    }
+
+
 def _sum_rates(rates: list[float | None]) -> float | None:
     known = [r for r in rates if r is not None]
     return round(sum(known), 3) if known else None
 
 
 def render_table(document: dict[str, Any]) -> str:
-    """A fixed-width table of the status document, one row per workload."""
+    """A fixed-width table of the status document, one row per workload.
+
+    Like `kubectl describe hpa`, every row says why: the reason, and the
+    message with the arithmetic or the error (the last column, never cut).
+    """
     header = (
-        "WORKLOAD",
-        "QUEUES",
-        "READY",
-        "UNACKED",
-        "PUB/S",
-        "ACK/S",
-        "CURRENT→DESIRED",
-        "REASON",
-    )
+        "WORKLOAD", "QUEUES", "READY", "UNACKED", "PUB/S", "ACK/S", "CURRENT→DESIRED",
+        "REASON", "MESSAGE",
+    )  # fmt: skip
     rows = [header, *(_row(w) for w in document["workloads"])]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
-    for w in document["workloads"]:
-        if w.get("error"):
-            lines.append(f"  {w['namespace']}/{w['workload']}: {w['error']}")
-    return "\n".join(lines)
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows
+    )
 
 
 def _row(w: dict[str, Any]) -> tuple[str, ...]:
     policy = w.get("policy") or {}
-    obs = w.get("observation") or {}
+    obs = w.get("observation")
     decision = w.get("decision")
     move = f"{decision['current']} → {decision['desired']}" if decision else "-"
     if w.get("held") and decision and decision["current"] != decision["desired"]:
@@ -110,16 +139,24 @@ def _row(w: dict[str, Any]) -> tuple[str, ...]:
     queues = policy.get("queues", "-")
     if policy.get("vhost", "/") != "/":
         queues = f"{policy['vhost']}:{queues}"
+    counts = [_count(obs, key) for key in ("messages_ready", "messages_unacknowledged")]
+    rates = [_num((obs or {}).get(key)) for key in ("publish_rate", "ack_rate")]
     return (
         f"{w['namespace']}/{w['workload']}",
         _shorten(queues, 40),
-        _num(obs.get("messages_ready")),
-        _num(obs.get("messages_unacknowledged")),
-        _num(obs.get("publish_rate")),
-        _num(obs.get("ack_rate")),
+        *counts,
+        *rates,
         move,
         w.get("reason") or "-",
+        w.get("message") or "",
     )
+
+
+def _count(obs: dict[str, Any] | None, key: str) -> str:
+    """A message count; "unknown" when the read failed, "-" when nothing was read."""
+    if obs is None:
+        return "-"
+    return "unknown" if obs.get(key) is None else _num(obs[key])
 
 
 def _num(value: object) -> str:

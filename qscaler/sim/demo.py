@@ -224,9 +224,10 @@ def _wrapped(label: str, text: str, width: int, lines: int) -> list[str]:
 
 
 def _line(frame: Frame) -> str:
+    """A line of piped output: whole, however long (a pipe or a log has no width)."""
     return (
         f"{_clock(frame.now)}  publish {frame.publish_rate:6.1f}/s  backlog {frame.backlog:7.0f}"
-        f"  replicas {frame.requested:3d} ({frame.ready} ready)  {_shorten(frame.reason, 60)}"
+        f"  replicas {frame.requested:3d} ({frame.ready} ready)  {frame.reason}"
     )
 
 

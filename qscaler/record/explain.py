@@ -1,0 +1,113 @@
+"""`qscaler explain WORKLOAD`: one workload's status, told as sentences.
+
+The table of `qscaler status` shows every workload on one line; when one of
+them does not do what its owner expects, they need the whole story: what its
+annotations say, what qscaler last read from RabbitMQ, what it decided with
+the arithmetic, and what (if anything) holds it back. It is built from the
+same status document, so it says nothing `/status` does not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qscaler.core.reasons import HELD_BACK
+
+#: Why a planned write was not made (the document's `held`), in words.
+_HELD_WORDS = {
+    "dry_run": "dry-run: the write was planned and not made",
+    "paused": "paused (qscaler.io/mode: paused)",
+    "not_leader": "this instance does not hold the Lease; the leader writes",
+}
+
+
+def find_workload(document: dict[str, Any], name: str, namespace: str | None) -> dict[str, Any]:
+    """The one workload called `name` (`namespace/name` also works); `LookupError` otherwise."""
+    if "/" in name:
+        namespace, name = name.split("/", 1)
+    found = [
+        w for w in document.get("workloads", [])
+        if w["workload"] == name and namespace in (None, w["namespace"])
+    ]  # fmt: skip
+    if len(found) == 1:
+        workload: dict[str, Any] = found[0]
+        return workload
+    if not found:
+        where = f" in namespace {namespace}" if namespace else ""
+        raise LookupError(f"no workload {name}{where} is bound to qscaler")
+    spaces = ", ".join(sorted(w["namespace"] for w in found))
+    raise LookupError(f"{name} is in several namespaces ({spaces}): give -n NAMESPACE")
+
+
+def render_explain(w: dict[str, Any]) -> str:
+    """The sentences for one workload of the status document."""
+    lines = [
+        ("Workload", _workload(w)),
+        ("Binding", _binding(w.get("policy"))),
+        ("Observed", _observed(w.get("observation"))),
+        ("Decision", _decision(w)),
+        ("Held back", _held_back(w)),
+        ("Written", _written(w)),
+    ]
+    return "\n".join(f"{label + ':':<11}{text}" for label, text in lines)
+
+
+def _workload(w: dict[str, Any]) -> str:
+    hpa = f", under HPA {w['hpa']} (qscaler sets its minReplicas)" if w.get("hpa") else ""
+    return (
+        f"{w['namespace']}/{w['workload']} ({w['kind']}), spec.replicas {w['spec_replicas']}{hpa}"
+    )
+
+
+def _binding(policy: dict[str, Any] | None) -> str:
+    if policy is None:
+        return "invalid: see the message under Decision"
+    sizing = [
+        f"{policy['messages_per_replica']:g} messages per replica"
+        if policy.get("messages_per_replica") else "",
+        f"drain within {policy['target_drain_seconds']:g}s"
+        if policy.get("target_drain_seconds") else "",
+    ]  # fmt: skip
+    return (
+        f"queues {policy['queues']} in vhost {policy['vhost']}; "
+        f"{' and '.join(s for s in sizing if s)}; replicas {policy['min_replicas']}–"
+        f"{policy['max_replicas']}; cooldown {policy['cooldown_seconds']:g}s; mode {policy['mode']}"
+    )
+
+
+def _observed(obs: dict[str, Any] | None) -> str:
+    if obs is None:
+        return "nothing read (the binding is invalid)"
+    if obs.get("error"):
+        return f"unknown: the last read failed ({obs['error']})"
+    pairs = (("publish", "publish_rate"), ("ack", "ack_rate"))
+    rates = ", ".join(f"{n} {obs[k]:g}/s" for n, k in pairs if obs.get(k) is not None)
+    missing = f"; missing: {', '.join(obs['missing'])}" if obs.get("missing") else ""
+    return (
+        f"{obs['queues']} queue(s): {obs['messages_ready']} ready, "
+        f"{obs['messages_unacknowledged']} unacknowledged{'; ' + rates if rates else ''}{missing}"
+    )
+
+
+def _decision(w: dict[str, Any]) -> str:
+    d = w.get("decision")
+    if d is None:
+        return f"{w.get('reason') or 'none'}: {w.get('message') or 'no decision'}"
+    return f"{d['current']} → {d['desired']} ({d['reason']}): {d['message']}"
+
+
+def _held_back(w: dict[str, Any]) -> str:
+    why = []
+    if w.get("reason") in {r.value for r in HELD_BACK}:
+        why.append(w["reason"])
+    if w.get("held"):
+        why.append(_HELD_WORDS.get(w["held"], w["held"]))
+    return "; ".join(why) or "nothing"
+
+
+def _written(w: dict[str, Any]) -> str:
+    if w.get("written"):
+        return f"yes: {w.get('applied')} replicas"
+    if "applied" in w and w.get("held"):
+        return f"no: would apply {w['applied']}"
+    return "no: nothing to change" if not w.get("error") else "no"
