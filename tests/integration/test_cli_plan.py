@@ -92,3 +92,76 @@ def test_plan_exits_1_and_says_why_when_the_broker_refuses(
     assert done.returncode == 1
     assert "SourceError" in done.stdout
     assert "not-the-password" not in done.stdout + done.stderr
+
+
+def run_cli(
+    broker: Broker, *args: str, password: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QSCALER_")}
+    env.update(
+        QSCALER_MANAGEMENT_URL=broker.mgmt_url,
+        QSCALER_USERNAME=broker.user,
+        QSCALER_PASSWORD=password or broker.password,
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "qscaler", *args],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def test_plan_exits_1_on_a_missing_queue_and_the_table_says_why(
+    broker: Broker, example_queues: None, tmp_path: Path
+) -> None:
+    """A CI gate must not pass a binding to a queue that does not exist."""
+    bindings = tmp_path / "b.yaml"
+    bindings.write_text(
+        "workloads:\n  - name: typo-consumer\n    annotations:\n"
+        "      qscaler.io/queues: ordres\n      qscaler.io/messages-per-replica: '10'\n"
+    )
+    done = run_cli(broker, "plan", "--bindings", str(bindings))
+    assert done.returncode == 1, done.stdout + done.stderr
+    header, row = done.stdout.splitlines()
+    assert header.split()[-2:] == ["REASON", "MESSAGE"]
+    assert "QueueMissing" in row
+    assert "ordres" in row.split("QueueMissing", 1)[1]  # the message names the queue
+
+
+def test_a_failed_read_shows_unknown_counts_not_zero(broker: Broker, example_queues: None) -> None:
+    done = run_cli(broker, "plan", "--bindings", str(EXAMPLE), password="not-the-password")
+    assert done.returncode == 1
+    rows = done.stdout.splitlines()[1:]
+    assert all(row.split()[2:4] == ["unknown", "unknown"] for row in rows), done.stdout
+    document = json.loads(
+        run_cli(broker, "plan", "--bindings", str(EXAMPLE), "--output", "json",
+                password="not-the-password").stdout
+    )  # fmt: skip
+    assert {w["observation"]["messages_ready"] for w in document["workloads"]} == {None}
+
+
+def test_explain_tells_one_workloads_story_with_the_arithmetic(
+    broker: Broker, example_queues: None
+) -> None:
+    broker.publish("/", "orders", 250)
+    poll_until(
+        "the management API to count 250 messages",
+        lambda: (broker.queue("/", "orders") or {}).get("messages"),
+        lambda n: n == 250,
+    )
+    done = run_cli(broker, "explain", "orders-consumer", "-n", "apps", "--bindings", str(EXAMPLE))
+    assert done.returncode == 0, done.stderr
+    story = dict(line.split(":", 1) for line in done.stdout.splitlines())
+    assert "100 messages per replica" in story["Binding"]
+    assert "250 ready" in story["Observed"]
+    assert "1 → 3 (ScaleUp)" in story["Decision"]
+    assert "250" in story["Decision"]
+    assert "100" in story["Decision"]
+    assert "dry-run" in story["Held back"]
+    assert story["Written"].strip() == "no: would apply 3"
+
+
+def test_explain_an_unknown_workload_is_one_line_exit_2(
+    broker: Broker, example_queues: None
+) -> None:
+    done = run_cli(broker, "explain", "nobody", "--bindings", str(EXAMPLE))
+    assert done.returncode == 2
+    assert done.stderr.strip() == "qscaler: no workload nobody is bound to qscaler"
