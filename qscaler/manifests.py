@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from qscaler.core.workload import ORIGINAL_MIN_ANNOTATION, Hpa, Workload, WorkloadRef
+from qscaler.core.workload import (
+    ORIGINAL_MIN_ANNOTATION,
+    RAISED_MIN_ANNOTATION,
+    Hpa,
+    Workload,
+    WorkloadRef,
+)
 
 SCALABLE_KINDS = ("Deployment", "StatefulSet")
 
@@ -32,6 +38,10 @@ def workload_from(obj: Mapping[str, Any], kind: str) -> Workload | None:
     )
 
 
+def _count(annotation: str | None) -> int | None:
+    return int(annotation) if annotation and annotation.isdigit() else None
+
+
 def hpa_from(obj: Mapping[str, Any]) -> Hpa | None:
     """An Hpa from an autoscaling/v2 HPA as JSON; None unless it targets a workload kind."""
     metadata = obj.get("metadata") or {}
@@ -43,14 +53,14 @@ def hpa_from(obj: Mapping[str, Any]) -> Hpa | None:
         return None
     namespace = metadata.get("namespace", "")
     annotations = metadata.get("annotations") or {}
-    original = annotations.get(ORIGINAL_MIN_ANNOTATION)
     return Hpa(
         namespace=namespace,
         name=metadata.get("name", ""),
         target=WorkloadRef(namespace, target.get("name", ""), target["kind"]),
         min_replicas=int(spec.get("minReplicas") or 1),
         max_replicas=int(spec.get("maxReplicas") or 1),
-        original_min=int(original) if original and original.isdigit() else None,
+        original_min=_count(annotations.get(ORIGINAL_MIN_ANNOTATION)),
+        raised_min=_count(annotations.get(RAISED_MIN_ANNOTATION)),
         resource_version=str(metadata.get("resourceVersion", "")),
     )
 

@@ -12,6 +12,11 @@ Two ways to act, chosen by whether an HPA targets the workload:
   is the one case where qscaler writes replicas under an HPA: at 0 replicas
   the HPA parks itself, and qscaler brings the workload back on activation.
 
+Someone may edit minReplicas while qscaler holds it (by hand, or a GitOps
+sync). qscaler records the floor it wrote, so it can tell: a minReplicas that
+differs from it is the owner's new choice and becomes the original — never
+overwritten by an old remembered value, never lost when the floor is given back.
+
 Pure arithmetic, so the edge adapters stay thin and the rules are table-tested.
 """
 
@@ -60,12 +65,27 @@ def held_count(workload: Workload, hpa: Hpa | None) -> int:
     return hpa.min_replicas
 
 
+def baseline(hpa: Hpa) -> int:
+    """The floor the HPA's owner chose: what qscaler raises from and restores.
+
+    It is the remembered original while minReplicas is still the floor qscaler
+    wrote; once someone has set minReplicas to anything else, their value is
+    the baseline (an HPA raised by a qscaler that did not record its floor
+    keeps the remembered original).
+    """
+    if hpa.original_min is None:
+        return hpa.min_replicas
+    if hpa.raised_min is not None and hpa.min_replicas != hpa.raised_min:
+        return hpa.min_replicas
+    return hpa.original_min
+
+
 def plan(desired: int, workload: Workload, hpa: Hpa | None) -> Plan:
     """The writes that hold `workload` at `desired`."""
     if hpa is None:
         changed = desired != workload.replicas
         return Plan(applied=desired, desired=desired, replicas=desired if changed else None)
-    original = hpa.original_min if hpa.original_min is not None else hpa.min_replicas
+    original = baseline(hpa)
     if desired == 0:
         return Plan(
             applied=0,
@@ -77,7 +97,11 @@ def plan(desired: int, workload: Workload, hpa: Hpa | None) -> Plan:
     wake = floor if workload.replicas == 0 else None
     capped = desired > hpa.max_replicas
     if floor > original:
-        unchanged = hpa.min_replicas == floor and hpa.original_min == original
+        unchanged = (hpa.min_replicas, hpa.original_min, hpa.raised_min) == (
+            floor,
+            original,
+            floor,
+        )
         return Plan(
             applied=floor,
             desired=desired,
@@ -99,4 +123,5 @@ def plan_release(hpa: Hpa) -> Plan | None:
     """Give an HPA its floor back when its workload no longer opts in."""
     if hpa.original_min is None:
         return None
-    return Plan(applied=hpa.original_min, desired=hpa.original_min, restore_hpa=True)
+    original = baseline(hpa)
+    return Plan(applied=original, desired=original, restore_hpa=True)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 #: Annotation qscaler writes on an HPA whose floor it raised: the floor to
 #: restore when the queue demand falls back or the workload opts out.
 ORIGINAL_MIN_ANNOTATION = "qscaler.io/original-min-replicas"
+#: Annotation qscaler writes next to it: the floor it set. A minReplicas that
+#: differs from it was edited by someone else, and becomes the new original.
+RAISED_MIN_ANNOTATION = "qscaler.io/raised-min-replicas"
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -51,4 +54,6 @@ class Hpa:
     max_replicas: int
     #: The floor to restore, when qscaler has raised it (from the annotation).
     original_min: int | None = None
+    #: The floor qscaler last wrote (from the annotation), to notice edits.
+    raised_min: int | None = None
     resource_version: str = ""

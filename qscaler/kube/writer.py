@@ -22,8 +22,13 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from qscaler.core.actuation import Plan, plan
-from qscaler.core.workload import ORIGINAL_MIN_ANNOTATION, Hpa, Workload
+from qscaler.core.actuation import Plan, baseline, plan
+from qscaler.core.workload import (
+    ORIGINAL_MIN_ANNOTATION,
+    RAISED_MIN_ANNOTATION,
+    Hpa,
+    Workload,
+)
 from qscaler.errors import KubeConflict, KubeError, NotLeader
 from qscaler.kube.client import translate, unreachable
 from qscaler.manifests import hpa_from
@@ -97,15 +102,17 @@ class KubeWriter:
 
     def _patch_hpa(self, hpa: Hpa, planned: Plan) -> None:
         if planned.restore_hpa:
-            minimum = hpa.original_min if hpa.original_min is not None else hpa.min_replicas
-            annotation: str | None = None
+            minimum = baseline(hpa)
+            original: str | None = None
+            raised: str | None = None
         else:
             assert planned.hpa_floor is not None
-            minimum, annotation = planned.hpa_floor, str(planned.hpa_original)
+            minimum, original = planned.hpa_floor, str(planned.hpa_original)
+            raised = str(planned.hpa_floor)
         body = {
             "metadata": {
                 "resourceVersion": hpa.resource_version,
-                "annotations": {ORIGINAL_MIN_ANNOTATION: annotation},
+                "annotations": {ORIGINAL_MIN_ANNOTATION: original, RAISED_MIN_ANNOTATION: raised},
             },
             "spec": {"minReplicas": minimum},
         }

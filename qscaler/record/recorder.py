@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from prometheus_client import Counter, Gauge
 
+from qscaler.core.actuation import baseline
 from qscaler.core.model import Decision
 from qscaler.core.policy import Mode
 from qscaler.core.reasons import HELD_BACK, UNTRUSTED_DATA, Reason
@@ -377,5 +378,5 @@ def _describe_write(outcome: Outcome) -> str:
             f"(original {planned.hpa_original})"
         )
     if hpa is not None and planned.restore_hpa:
-        parts.append(f"restore HPA {hpa.name} minReplicas to {hpa.original_min}")
+        parts.append(f"restore HPA {hpa.name} minReplicas to {baseline(hpa)}")
     return "; ".join(parts) + f" ({decision.message})"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qscaler.core.actuation import Plan, held_count, plan, plan_release
+from qscaler.core.actuation import Plan, baseline, held_count, plan, plan_release
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 
 REF = WorkloadRef("ns", "w")
@@ -14,8 +14,15 @@ def workload(replicas: int) -> Workload:
     return Workload(REF, replicas)
 
 
-def hpa(min_replicas: int = 2, max_replicas: int = 8, original: int | None = None) -> Hpa:
-    return Hpa("ns", "w-hpa", REF, min_replicas, max_replicas, original_min=original)
+def hpa(
+    min_replicas: int = 2,
+    max_replicas: int = 8,
+    original: int | None = None,
+    raised: int | None = None,
+) -> Hpa:
+    return Hpa(
+        "ns", "w-hpa", REF, min_replicas, max_replicas, original_min=original, raised_min=raised
+    )
 
 
 @pytest.mark.parametrize(
@@ -45,9 +52,16 @@ def test_without_hpa_writes_replicas_only_when_they_differ(
         pytest.param(
             5,
             6,
-            hpa(5, 8, original=2),
+            hpa(5, 8, original=2, raised=5),
             Plan(applied=5, desired=5, hpa_original=2),
             id="floor-already-set",
+        ),
+        pytest.param(
+            5,
+            6,
+            hpa(5, 8, original=2),
+            Plan(applied=5, desired=5, hpa_floor=5, hpa_original=2),
+            id="floor-set-by-an-older-qscaler-is-recorded-once",
         ),
         pytest.param(
             12,
@@ -105,3 +119,45 @@ def test_a_plan_writes_when_anything_changes() -> None:
     assert Plan(applied=3, replicas=3).writes
     assert Plan(applied=3, hpa_floor=3).writes
     assert Plan(applied=3, restore_hpa=True).writes
+
+
+@pytest.mark.parametrize(
+    ("desired", "the_hpa", "expected"),
+    [
+        pytest.param(
+            6,
+            hpa(4, 8, original=2, raised=6),
+            Plan(applied=6, desired=6, hpa_floor=6, hpa_original=4),
+            id="lowered-by-hand-below-demand-queue-floor-again-over-the-new-original",
+        ),
+        pytest.param(
+            6,
+            hpa(7, 8, original=2, raised=6),
+            Plan(applied=7, desired=6, restore_hpa=True),
+            id="raised-by-hand-above-demand-handed-back-at-the-new-value",
+        ),
+        pytest.param(
+            1,
+            hpa(3, 8, original=2, raised=6),
+            Plan(applied=3, desired=1, restore_hpa=True),
+            id="demand-falls-after-an-edit-restores-the-edit-not-the-old-original",
+        ),
+    ],
+)
+def test_an_edited_min_replicas_becomes_the_original(
+    desired: int, the_hpa: Hpa, expected: Plan
+) -> None:
+    assert plan(desired, workload(6), the_hpa) == expected
+
+
+def test_baseline_is_the_owners_floor() -> None:
+    assert baseline(hpa(3, 8)) == 3  # not raised: minReplicas is the owner's
+    assert baseline(hpa(6, 8, original=2, raised=6)) == 2  # still qscaler's floor
+    assert baseline(hpa(4, 8, original=2, raised=6)) == 4  # edited
+    assert baseline(hpa(6, 8, original=2)) == 2  # raised before floors were recorded
+
+
+def test_release_after_an_edit_restores_the_edit() -> None:
+    assert plan_release(hpa(4, 8, original=2, raised=6)) == Plan(
+        applied=4, desired=4, restore_hpa=True
+    )
