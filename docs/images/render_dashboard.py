@@ -15,9 +15,12 @@ queries the Grafana dashboard runs, computed by hand over those samples:
 
 The simulated clock makes qscaler_cycle_duration_seconds zero, so the
 latency panel shows the wall-clock time each real cycle took on this machine.
-max-replicas is set to 8 so the run shows a workload pinned at max.
+Two pictures are drawn from two runs that differ only in max-replicas: a
+healthy one (30: the replicas follow the queue; the README's picture) and one
+pinned at max (8: the troubleshooting example of a workload held at `AtMax`
+while its queue grows).
 
-    python docs/images/render_dashboard.py [OUTPUT.png]
+    python docs/images/render_dashboard.py [OUTPUT_DIR]
 """
 
 from __future__ import annotations
@@ -47,8 +50,12 @@ from qscaler.sim.policy_file import parse_policy
 from qscaler.sim.qscaler_controller import WORKLOAD, QscalerController
 from qscaler.sim.world import Scenario, World
 
-OUTPUT = Path(__file__).resolve().parent / "dashboard.png"
-BOUNDS = Bounds(min_replicas=1, max_replicas=8)
+OUTPUT_DIR = Path(__file__).resolve().parent
+#: file name -> the bounds of its run
+PICTURES = {
+    "dashboard.png": Bounds(min_replicas=1, max_replicas=30),
+    "dashboard-at-max.png": Bounds(min_replicas=1, max_replicas=8),
+}
 LABELS = {"namespace": WORKLOAD.namespace, "workload": WORKLOAD.name, "kind": WORKLOAD.kind}
 # Grafana's dark theme, roughly.
 BACKGROUND, PANEL, TEXT, GRID = "#111217", "#181b1f", "#ccccdc", "#2c3235"
@@ -111,12 +118,12 @@ class Sampling:
         s.decisions.append(decisions)
 
 
-def record() -> Samples:
+def record(bounds: Bounds) -> Samples:
     """Play the demo's trace through the real loop and sample every cycle."""
     samples = Samples()
     sampling = Sampling(samples)
     policy_text = (resources.files("qscaler.sim") / "default_policy.yaml").read_text()
-    controller = QscalerController(parse_policy(policy_text), BOUNDS, recorder=sampling)
+    controller = QscalerController(parse_policy(policy_text), bounds, recorder=sampling)
     world = World(default_trace(), Scenario())
     while not world.done:
         snapshot = world.observe()
@@ -153,7 +160,7 @@ def _series(values: list[float | None]) -> list[float]:
     return [float("nan") if v is None else v for v in values]
 
 
-def draw(s: Samples, output: Path) -> None:
+def draw(s: Samples, output: Path, bounds: Bounds) -> None:
     """The five panels, laid out like the dashboard."""
     plt.rcParams["font.family"] = "DejaVu Sans"
     fig = plt.figure(figsize=(13, 9.2), facecolor=BACKGROUND)
@@ -162,11 +169,11 @@ def draw(s: Samples, output: Path) -> None:
         left=0.05, right=0.95, top=0.92, bottom=0.06,
     )  # fmt: skip
     fig.suptitle(
-        "qscaler — sim/consumer (qscaler demo, noisy trace, max-replicas 8)",
+        f"qscaler — sim/consumer (qscaler demo, noisy trace, max-replicas {bounds.max_replicas})",
         color=TEXT, fontsize=12, x=0.05, ha="left",
     )  # fmt: skip
     panels = (
-        (grid[0, :], _depth_panel),
+        (grid[0, :], lambda ax, s: _depth_panel(ax, s, bounds)),
         (grid[1, 0], _rates_panel),
         (grid[1, 1], _held_panel),
         (grid[2, 0], _decisions_panel),
@@ -180,7 +187,7 @@ def draw(s: Samples, output: Path) -> None:
     fig.savefig(output, dpi=80, facecolor=BACKGROUND, pil_kwargs={"optimize": True})
 
 
-def _depth_panel(depth: Axes, s: Samples) -> None:
+def _depth_panel(depth: Axes, s: Samples, bounds: Bounds) -> None:
     m = _minutes(s.t)
     _style(depth, "consumer: queue depth against replicas")
     ready = _series(s.values["ready"])
@@ -202,7 +209,7 @@ def _depth_panel(depth: Axes, s: Samples) -> None:
             m, values, where="post", color=COLORS[color], ls=style, lw=width,
             label=f"{key} replicas",
         )  # fmt: skip
-    replicas.set_ylim(0, BOUNDS.max_replicas + 2)
+    replicas.set_ylim(0, bounds.max_replicas + 2)
     replicas.set_ylabel("replicas", color=TEXT, fontsize=8)
     handles, labels = depth.get_legend_handles_labels()
     more_handles, more_labels = replicas.get_legend_handles_labels()
@@ -309,10 +316,12 @@ def _quantiles(s: Samples, q: float) -> tuple[list[float], list[float]]:
 
 def main() -> None:
     """Record the run and draw it."""
-    output = Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT
-    samples = record()
-    draw(samples, output)
-    print(f"{output}: {output.stat().st_size // 1024} KB, {len(samples.t)} cycles")
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else OUTPUT_DIR
+    for name, bounds in PICTURES.items():
+        samples = record(bounds)
+        output = folder / name
+        draw(samples, output, bounds)
+        print(f"{output}: {output.stat().st_size // 1024} KB, {len(samples.t)} cycles")
 
 
 if __name__ == "__main__":

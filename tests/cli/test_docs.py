@@ -1,0 +1,36 @@
+"""The README documents what the command line and the settings really are."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from qscaler.cli import _parser
+from qscaler.settings import Settings
+
+README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+
+
+def section(title: str) -> str:
+    start = README.index(title)
+    return README[start : README.index("\n## ", start + len(title))]
+
+
+def test_every_setting_is_in_the_readmes_settings_table() -> None:
+    documented = set(re.findall(r"QSCALER_[A-Z_]+", section("### Settings")))
+    missing = {f"QSCALER_{name.upper()}" for name in Settings.model_fields} - documented
+    assert not missing, f"add to the README's Settings table: {sorted(missing)}"
+
+
+def test_every_command_and_flag_is_in_the_readmes_command_list() -> None:
+    commands = section("## Commands")
+    sub = next(a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        assert f"qscaler {name}" in commands, name
+        flags = {f for a in parser._actions for f in a.option_strings if f.startswith("--")}
+        flags -= {"--help", "--kubeconfig", "--context", "--namespace", "--timeout"}
+        if name in ("simulate", "loadgen", "import"):
+            continue  # their scenario and load knobs are in their --help
+        missing = sorted(f for f in flags if f not in commands)
+        assert not missing, f"qscaler {name}: {missing} missing from the README's command list"
