@@ -180,11 +180,55 @@ def parse_binding(
 
 
 def _check_unknown_keys(r: _Reader) -> None:
+    """An unknown key under the prefix is a problem, and so is a key whose
+    prefix is a near miss of it (`qsclaer.io/max-replicas`): left alone, the
+    workload would scale on defaults while its owner believes otherwise."""
     for key in sorted(r.annotations):
-        if key.startswith(PREFIX) and key not in KNOWN and key not in _IGNORED:
-            close = difflib.get_close_matches(key, KNOWN, n=1)
-            hint = f"; did you mean {close[0]}?" if close else f"; known: {', '.join(KNOWN)}"
-            r.problems.append(f"unknown annotation {key}{hint}")
+        if key.startswith(PREFIX):
+            if key not in KNOWN and key not in _IGNORED:
+                r.problems.append(f"unknown annotation {_shorten(key)}{_suggestion(key)}")
+        elif _near_prefix(key):
+            meant = PREFIX + key.split("/", 1)[1]
+            r.problems.append(
+                f"annotation {_shorten(key)} is not read: its prefix is not {PREFIX}"
+                f"{_suggestion(meant)}"
+            )
+
+
+def _suggestion(key: str) -> str:
+    """ "; did you mean K?" for a plausible typo, else the list of known keys.
+
+    Only the part after the prefix is compared (the shared prefix would make
+    any short key look close), and only when it is about a known key's
+    length: a long key is not a typo of a short one, and difflib's cost
+    grows with the length.
+    """
+    tail, tails = key.removeprefix(PREFIX), [k.removeprefix(PREFIX) for k in KNOWN]
+    plausible = len(tail) <= max(len(t) for t in tails) + 3
+    close = difflib.get_close_matches(tail, tails, n=1, cutoff=0.75) if plausible else []
+    return f"; did you mean {PREFIX}{close[0]}?" if close else f"; known: {', '.join(KNOWN)}"
+
+
+def _near_prefix(key: str) -> bool:
+    """Whether the key's prefix (up to its "/") is within two edits of `qscaler.io/`."""
+    head, slash, _ = key.partition("/")
+    return bool(slash) and abs(len(head) - len(PREFIX) + 1) <= 2 and _edits(head + "/", PREFIX) <= 2
+
+
+def _edits(a: str, b: str) -> int:
+    """Levenshtein distance (insertions, deletions, substitutions), with a
+    swap of neighbours counted as one, as typing slips are."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        current = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            current.append(cost)
+        previous2, previous = previous, current
+    return previous[-1]
 
 
 def _parse_queues(r: _Reader, vhost: str) -> QueueSelector:
