@@ -44,6 +44,10 @@ PROBE_CONNECTION_NAME = "qscaler-activation-probe"
 
 def make_source(settings: Settings) -> QueueSource:
     """The queue source the settings ask for."""
+    if settings.source == "prometheus":
+        from qscaler.sources.prometheus import PrometheusSource
+
+        return PrometheusSource.from_settings(settings)
     if settings.source == "amqp":
         from qscaler.sources.amqp import AmqpSource
 

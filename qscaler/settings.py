@@ -35,7 +35,7 @@ class Settings(BaseSettings):
     )
 
     # --- RabbitMQ ---
-    source: Literal["management", "amqp"] = "management"
+    source: Literal["management", "amqp", "prometheus"] = "management"
     management_url: str = "http://localhost:15672"
     amqp_url: str = "amqp://localhost:5672"
     username: str = "guest"
@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(5.0, gt=0, le=120)
     # 0: one request per vhost (cheapest for the broker); 1-500: paged listings.
     management_page_size: int = Field(0, ge=0, le=500)
+    # The Prometheus source: node URLs, else a DNS name, else the management API's node list.
+    prometheus_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    prometheus_dns_name: str = ""
+    prometheus_port: int = Field(15692, ge=1, le=65535)
+    prometheus_scheme: Literal["http", "https"] = "http"
+    prometheus_max_bytes: int = Field(64 * 2**20, ge=1)
     poll_interval_seconds: float = Field(5.0, gt=0, le=3600)
     rate_smoothing_seconds: float = Field(15.0, ge=0, le=3600)
     # Between polls, passive-declare the queues of workloads at 0 (qscaler.probe); 0: off.
@@ -81,7 +87,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
-    @field_validator("namespaces", mode="before")
+    @field_validator("namespaces", "prometheus_urls", mode="before")
     @classmethod
     def _split_namespaces(cls, value: object) -> object:
         if isinstance(value, str):

@@ -41,6 +41,12 @@ class VhostSnapshot:
     read_at: float
     #: Names that were asked for and do not exist.
     missing: frozenset[str] = frozenset()
+    #: Names asked for that could not be read this time (a node down), and why:
+    #: unlike `missing`, they may well exist.
+    unreadable: Mapping[str, str] = field(default_factory=dict)
+    #: Why the snapshot may lack some of the vhost's queues (None: it is whole);
+    #: a `re:` binding cannot be trusted on it.
+    incomplete: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -151,6 +151,9 @@ def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatch
     if view is None:
         return Observation(queues=(), observed_at=None)
     samples, read_at = view.samples, view.snapshot.read_at
+    unreadable = _unreadable(selector, view.snapshot)
+    if unreadable is not None:
+        return Observation(queues=(), observed_at=read_at, error=unreadable)
     missing = tuple(n for n in selector.names if n not in samples)
     chosen = [n for n in selector.names if n in samples]
     seen = set(chosen)
@@ -173,3 +176,14 @@ def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatch
         missing=missing,
         probed=tuple(n for n in chosen if n in view.probed),
     )
+
+
+def _unreadable(selector: QueueSelector, snapshot: VhostSnapshot) -> str | None:
+    """Why some of the selector's queues could not be read, or None."""
+    if selector.patterns and snapshot.incomplete is not None:
+        return f"the queue list of vhost {selector.vhost!r} is incomplete: {snapshot.incomplete}"
+    for name in selector.names:
+        why = snapshot.unreadable.get(name)
+        if why is not None:
+            return f"queue {name!r} could not be read: {why}"
+    return None

@@ -157,7 +157,7 @@ class ManagementSource:
         client = httpx.Client(
             base_url=base.copy_with(username=None, password=None),
             auth=httpx.BasicAuth(username, password),
-            verify=_tls_context(ca_file) if verify else False,
+            verify=tls_context(ca_file) if verify else False,
             timeout=httpx.Timeout(timeout_seconds),
             follow_redirects=False,
             headers={"accept": "application/json"},
@@ -343,7 +343,7 @@ class ManagementSource:
         except httpx.TimeoutException as exc:
             raise self._unavailable(f"timed out: {_request_line(exc)}") from None
         except httpx.TransportError as exc:
-            raise self._unavailable(_transport_failure(exc)) from None
+            raise self._unavailable(transport_failure(exc)) from None
 
     def _renew_credentials(self) -> bool:
         """Read the credentials again; True when they changed (and are now in use)."""
@@ -382,7 +382,7 @@ class ManagementSource:
         return scrub(message, self._secrets)
 
 
-def _tls_context(ca_file: str | None) -> ssl.SSLContext:
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
     """System CAs, plus `ca_file` when given (a private CA)."""
     context = ssl.create_default_context()
     if ca_file is not None:
@@ -449,7 +449,7 @@ def _request_line(exc: httpx.RequestError) -> str:
         return "GET"
 
 
-def _transport_failure(exc: httpx.TransportError) -> str:
+def transport_failure(exc: httpx.TransportError) -> str:
     line = _request_line(exc)
     cause: BaseException | None = exc
     while cause is not None:

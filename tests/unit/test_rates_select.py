@@ -150,3 +150,22 @@ def test_a_catastrophic_pattern_is_an_error_for_its_workload_only() -> None:
     obs = observe(selector, view("a" * 40 + "!"), QueueMatcher(budget_seconds=0.05))
     assert obs.error is not None
     assert "took over" in obs.error
+
+
+def test_unreadable_names_and_incomplete_listings_hold_only_the_bindings_they_touch() -> None:
+    """A node down (Prometheus source): a name it may host, or a re: over a
+    vhost whose list is incomplete, is an error (hold); other names read on."""
+    snap = VhostSnapshot(
+        "/",
+        {"a": QueueStats("a", 1, 0, 1)},
+        1.0,
+        unreadable={"b": "node x down"},
+        incomplete="node x down",
+    )
+    partial = VhostView.of(snap, RateSmoother().smooth(snap))
+    held = observe(QueueSelector("/", names=("a", "b")), partial, QueueMatcher())
+    assert held.error is not None and "node x down" in held.error
+    pattern = QueueSelector("/", patterns=(regex.compile("a"),))
+    assert observe(pattern, partial, QueueMatcher()).error is not None
+    fine = observe(QueueSelector("/", names=("a",)), partial, QueueMatcher())
+    assert fine.error is None and [q.name for q in fine.queues] == ["a"]

@@ -1,0 +1,244 @@
+"""rabbitmq_prometheus's `/metrics/detailed` answer, parsed defensively and fast.
+
+The Prometheus source reads one exposition per node and vhost every poll; at
+20,000 queues that is hundreds of thousands of lines, so this does not build a
+metric-family object per line the way prometheus-client's parser does. It
+finds the few metrics qscaler reads with one regular expression over the whole
+body (the scan runs in C), and parses only their label sets. What it reads:
+
+=================================================  ==========================
+metric (family)                                     becomes
+=================================================  ==========================
+`rabbitmq_detailed_queue_messages_ready`            ready messages
+`rabbitmq_detailed_queue_messages_unacked`          unacknowledged messages
+(`queue_coarse_metrics`)
+`rabbitmq_detailed_queue_consumers`                 consumers
+(`queue_consumer_count`)
+`rabbitmq_detailed_queue_exchange_messages_`        published (per queue and
+`published_total` (`queue_exchange_metrics`)        exchange; 3.13 and later)
+`rabbitmq_detailed_queue_messages_acked_total`,     finished: manual acks,
+`…_queue_messages_delivered_total`,                 automatic-ack deliveries and
+`…_queue_get_total` (`queue_delivery_metrics`)      automatic-ack gets
+`rabbitmq_detailed_queue_messages_published_total`  published, per channel: for
+(`channel_queue_exchange_metrics`)                  brokers without the
+`rabbitmq_detailed_channel_messages_acked_total`,   per-queue families (3.10)
+`…_channel_messages_delivered_total`,
+`…_channel_get_total` (`channel_queue_metrics`)
+=================================================  ==========================
+
+Rules, so that a number qscaler cannot trust is never one it acts on:
+
+* The body must come from RabbitMQ: it carries `rabbitmq_identity_info`
+  (which names the node). Anything else (another exporter's `/metrics`) is a
+  `SourceDataError`.
+* Every line of a metric qscaler reads must parse, values must be finite and
+  counts whole and non-negative; the same series twice is an error. Any of
+  these fails the node's answer (`SourceDataError`), never just a queue:
+  dropping one queue would let a `re:` binding sum too small a backlog.
+* Label values are read as the text format escapes them (`\\"`, `\\\\`,
+  `\\n`). RabbitMQ 3.10 does not escape them, so there a queue name holding
+  `"` or `\\` is unreadable; such a line counts in `unreadable_lines` rather
+  than failing the node, and the source then treats the node's queue list as
+  incomplete (docs/reliability.md).
+
+Counters are returned raw, keyed by their series (channel, exchange): turning
+them into rates is `qscaler.sources.counters`' job.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from qscaler.errors import SourceDataError
+
+_P = "rabbitmq_detailed_"
+
+
+class Counter(Enum):
+    """What a counter counts, as rates need it."""
+
+    PUBLISHED = "published"
+    FINISHED = "finished"  # acked, or delivered/fetched without acks
+
+
+#: Gauges: metric name → field.
+GAUGES: Mapping[str, str] = {
+    f"{_P}queue_messages_ready": "ready",
+    f"{_P}queue_messages_unacked": "unacked",
+    f"{_P}queue_consumers": "consumers",
+}
+#: Per-queue counters (queue_exchange_metrics, queue_delivery_metrics).
+QUEUE_COUNTERS: Mapping[str, Counter] = {
+    f"{_P}queue_exchange_messages_published_total": Counter.PUBLISHED,
+    f"{_P}queue_messages_acked_total": Counter.FINISHED,
+    f"{_P}queue_messages_delivered_total": Counter.FINISHED,
+    f"{_P}queue_get_total": Counter.FINISHED,
+}
+#: Per-channel counters (channel_queue_exchange_metrics, channel_queue_metrics).
+CHANNEL_COUNTERS: Mapping[str, Counter] = {
+    f"{_P}queue_messages_published_total": Counter.PUBLISHED,
+    f"{_P}channel_messages_acked_total": Counter.FINISHED,
+    f"{_P}channel_messages_delivered_total": Counter.FINISHED,
+    f"{_P}channel_get_total": Counter.FINISHED,
+}
+#: The families that carry them, as `family=` parameters.
+BASE_FAMILIES = ("queue_coarse_metrics", "queue_consumer_count")
+QUEUE_COUNTER_FAMILIES = ("queue_exchange_metrics", "queue_delivery_metrics")
+CHANNEL_COUNTER_FAMILIES = ("channel_queue_exchange_metrics", "channel_queue_metrics")
+#: A TYPE line that says the broker has the per-queue counter families.
+QUEUE_FAMILIES_MARKER = f"# TYPE {_P}queue_messages_acked_total "
+
+_READ = {**GAUGES, **QUEUE_COUNTERS, **CHANNEL_COUNTERS}
+_SAMPLE = re.compile(
+    r"^(" + "|".join(re.escape(n) for n in sorted(_READ, key=len, reverse=True)) + r")"
+    r"\{([^\n]*)\} ([^ \n]+)(?: [0-9-]+)?$",
+    re.MULTILINE,
+)
+_STARTS = tuple(f"\n{name}{{" for name in _READ)
+_IDENTITY = re.compile(r'^rabbitmq_identity_info\{[^\n]*rabbitmq_node="([^"\n]*)"', re.MULTILINE)
+_VERSION = re.compile(r'^rabbitmq_build_info\{[^\n]*rabbitmq_version="([^"\n]*)"', re.MULTILINE)
+_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\\n]|\\[\\"n])*)"(,|$)')
+_UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+_ESCAPES = re.compile(r'\\[\\"n]')
+#: The largest count accepted: a float's exact-integer limit (2**53).
+MAX_COUNT = 2**53
+
+
+@dataclass(frozen=True, slots=True)
+class QueueGauges:
+    """One queue's gauges on one node; None where the node did not report one."""
+
+    ready: int | None = None
+    unacked: int | None = None
+    consumers: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Exposition:
+    """What one node said about one vhost."""
+
+    node: str
+    version: str
+    gauges: Mapping[str, QueueGauges]
+    #: (what, queue, series) → value; series names the channel and/or exchange.
+    counters: Mapping[tuple[Counter, str, str], float]
+    #: The broker has per-queue counter families (3.13+): channel ones are ignored.
+    queue_counters: bool
+    #: Sample lines of a read metric whose labels could not be parsed.
+    unreadable_lines: int = 0
+    queues: frozenset[str] = field(default=frozenset())
+
+
+def parse_exposition(text: str, vhost: str, where: str) -> Exposition:
+    """Parse one `/metrics/detailed` body; `SourceDataError` naming `where` when
+    it is not something to act on (module docstring)."""
+    identity = _IDENTITY.search(text)
+    if identity is None:
+        raise SourceDataError(
+            f"{where} is not a RabbitMQ Prometheus endpoint (no rabbitmq_identity_info): "
+            "point the URL at the rabbitmq_prometheus port (15692 by default)"
+        )
+    version = _VERSION.search(text)
+    queue_counters = QUEUE_FAMILIES_MARKER in text
+    builder = _Builder(vhost, where, queue_counters)
+    for match in _SAMPLE.finditer(text):
+        builder.add(match.group(1), match.group(2), match.group(3))
+    expected = sum(text.count(start) for start in _STARTS) + sum(
+        text.startswith(start[1:]) for start in _STARTS
+    )
+    if expected != builder.lines:
+        raise SourceDataError(
+            f"{where} answered {expected - builder.lines} garbled sample line(s) of a metric "
+            "qscaler reads; not trusting this answer"
+        )
+    return Exposition(
+        node=identity.group(1),
+        version=version.group(1) if version else "",
+        gauges={name: QueueGauges(**values) for name, values in builder.gauges.items()},
+        counters=builder.counters,
+        queue_counters=queue_counters,
+        unreadable_lines=builder.unreadable,
+        queues=frozenset(builder.gauges),
+    )
+
+
+class _Builder:
+    """Accumulates one body's samples, checking each."""
+
+    def __init__(self, vhost: str, where: str, queue_counters: bool) -> None:
+        self.vhost, self.where = vhost, where
+        self.counter_names = QUEUE_COUNTERS if queue_counters else CHANNEL_COUNTERS
+        self.gauges: dict[str, dict[str, int]] = {}
+        self.counters: dict[tuple[Counter, str, str], float] = {}
+        self.lines = 0
+        self.unreadable = 0
+
+    def add(self, name: str, label_text: str, value_text: str) -> None:
+        self.lines += 1
+        labels = _labels(label_text)
+        if labels is None:
+            self.unreadable += 1
+            return
+        value = self._value(name, value_text, labels)
+        queue = labels.get("queue")
+        if queue is None or labels.get("vhost", labels.get("queue_vhost")) != self.vhost:
+            return
+        field_name = GAUGES.get(name)
+        if field_name is not None:
+            self._gauge(field_name, name, queue, value)
+            return
+        what = self.counter_names.get(name)
+        if what is None:
+            return
+        series = (what, queue, f"{name}|{labels.get('channel', '')}|{labels.get('exchange', '')}")
+        if series in self.counters:
+            raise self._error(f"the series {name} of queue {queue!r} appears twice")
+        self.counters[series] = value
+
+    def _gauge(self, field_name: str, name: str, queue: str, value: float) -> None:
+        values = self.gauges.setdefault(queue, {})
+        if field_name in values:
+            raise self._error(f"the series {name} of queue {queue!r} appears twice")
+        if value != int(value):
+            raise self._error(f"{name} of queue {queue!r} is {value!r}, not a whole number")
+        values[field_name] = int(value)
+
+    def _value(self, name: str, text: str, labels: Mapping[str, str]) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not 0 <= value <= MAX_COUNT:
+            queue = labels.get("queue", "?")
+            raise self._error(f"{name} of queue {queue!r} is {text!r}: not a count")
+        return value
+
+    def _error(self, detail: str) -> SourceDataError:
+        return SourceDataError(f"{self.where}, vhost {self.vhost!r}: {detail}")
+
+
+def _labels(text: str) -> dict[str, str] | None:
+    """The label set, or None when it does not parse as the text format says."""
+    pairs = text.count('="')
+    if "\\" not in text and text.endswith('"') and text.count('"') == 2 * pairs:
+        parts = (part.partition('="') for part in text[:-1].split('",'))
+        fast = {key: value for key, _, value in parts}
+        if len(fast) == pairs:
+            return fast
+    labels: dict[str, str] = {}
+    position = 0
+    while position < len(text):
+        match = _LABEL.match(text, position)
+        if match is None or match.group(1) in labels:
+            return None
+        labels[match.group(1)] = _ESCAPES.sub(_unescape, match.group(2))
+        position = match.end()
+    return labels
+
+
+def _unescape(match: re.Match[str]) -> str:
+    return _UNESCAPE.get(match.group(0), match.group(0))
