@@ -91,7 +91,8 @@ def test_queues_come_from_the_node_hosting_them_and_rates_from_counter_deltas() 
     assert second.queues["orders"].publish_rate == pytest.approx(10.0)  # 50 in 5 s
     assert second.queues["audit"].publish_rate == pytest.approx(0.6)  # 3 since the reset
     families = [v for k, v in cluster.requests[0].url.params.multi_items() if k == "family"]
-    assert "queue_coarse_metrics" in families and "queue_consumer_count" in families
+    assert "queue_coarse_metrics" in families
+    assert "queue_consumer_count" in families
 
 
 def test_one_node_down_holds_only_what_it_may_host() -> None:
@@ -100,7 +101,8 @@ def test_one_node_down_holds_only_what_it_may_host() -> None:
     cluster.serve("rabbit-b", "booting", status=503)
     snapshot = read(src := source(cluster, clock), "orders", "audit")
     assert snapshot.queues["orders"].messages_ready == 5  # still read: keeps scaling
-    assert "audit" in snapshot.unreadable and "audit" not in snapshot.missing
+    assert "audit" in snapshot.unreadable
+    assert "audit" not in snapshot.missing
     assert "503" in snapshot.unreadable["audit"]
     assert snapshot.incomplete is not None  # re: bindings of the vhost hold
     clock.now += 5
@@ -112,7 +114,9 @@ def test_a_queue_no_node_reports_is_missing_when_every_node_answered() -> None:
     cluster.serve("rabbit-a", exposition("rabbit@a", orders=(5, 1, 2, 100)))
     cluster.serve("rabbit-b", exposition("rabbit@b"))
     snapshot = read(source(cluster, clock), "orders", "gone")
-    assert snapshot.missing == {"gone"} and not snapshot.unreadable and snapshot.incomplete is None
+    assert snapshot.missing == {"gone"}
+    assert not snapshot.unreadable
+    assert snapshot.incomplete is None
 
 
 def test_no_node_answering_fails_the_vhost() -> None:
@@ -155,7 +159,8 @@ def test_a_node_that_disappears_from_the_list_counts_as_failed() -> None:
     urls.remove(B)  # e.g. its pod left the headless Service's DNS
     clock.now += 5
     snapshot = read(src, "audit", listing=True)
-    assert "audit" in snapshot.unreadable and "no longer listed" in snapshot.unreadable["audit"]
+    assert "audit" in snapshot.unreadable
+    assert "no longer listed" in snapshot.unreadable["audit"]
 
 
 def test_43_nodes_get_a_queue_filter_for_exact_names() -> None:
