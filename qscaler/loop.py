@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from qscaler.core.actuation import Plan, held_count, plan, plan_release
+from qscaler.core.actuation import Plan, held_count, hpas_by_target, plan, plan_release
 from qscaler.core.binding import ProcessDefaults, parse_binding
 from qscaler.core.decide import decide
 from qscaler.core.model import History, Observation, VhostSnapshot
@@ -144,12 +144,12 @@ class Controller:
         leader = self.leadership.is_leader()
         with self._lock:
             workloads = self._workloads()
-            hpas = _hpas_by_target(self.cluster.hpas())
+            hpas, ambiguous = hpas_by_target(self.cluster.hpas())
             if not leader:
                 report = CycleReport(started, self.clock(), leader=False)
                 self.recorder.cycle(report)
                 return report
-            bindings = [(w, self._policy(w)) for w in workloads]
+            bindings = [(w, ambiguous.get(w.ref) or self._policy(w)) for w in workloads]
         views, errors = self._read_queues([p for _, p in bindings if isinstance(p, Policy)])
         with self._lock:
             self._views = views
@@ -173,9 +173,9 @@ class Controller:
             return []
         found = []
         with self._lock:
-            hpas = _hpas_by_target(self.cluster.hpas())
+            hpas, ambiguous = hpas_by_target(self.cluster.hpas())
             for workload in self.cluster.workloads():
-                policy = self._policy(workload)
+                policy = ambiguous.get(workload.ref) or self._policy(workload)
                 if isinstance(policy, BindingError):
                     continue
                 _, current = self._current(workload, hpas.get(workload.ref))
@@ -196,10 +196,10 @@ class Controller:
         wanted = set(refs)
         outcomes = []
         with self._lock:
-            hpas = _hpas_by_target(self.cluster.hpas())
+            hpas, ambiguous = hpas_by_target(self.cluster.hpas())
             now = self.clock()
             for workload in self._workloads():
-                policy = self._policy(workload)
+                policy = ambiguous.get(workload.ref) or self._policy(workload)
                 if workload.ref not in wanted or isinstance(policy, BindingError):
                     continue
                 vhost = policy.queues.vhost
@@ -409,12 +409,3 @@ def _requests(policies: Sequence[Policy]) -> list[VhostRequest]:
     return [
         VhostRequest(vhost=v, names=frozenset(names[v]), listing=listing[v]) for v in sorted(names)
     ]
-
-
-def _hpas_by_target(hpas: Sequence[Hpa]) -> dict[WorkloadRef, Hpa]:
-    """The HPA of each workload; with several, the first by name (the HPA
-    controller itself refuses to run ambiguous ones)."""
-    by_target: dict[WorkloadRef, Hpa] = {}
-    for hpa in sorted(hpas, key=lambda h: (h.namespace, h.name)):
-        by_target.setdefault(hpa.target, hpa)
-    return by_target

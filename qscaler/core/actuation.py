@@ -22,9 +22,11 @@ Pure arithmetic, so the edge adapters stay thin and the rules are table-tested.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qscaler.core.workload import Hpa, Workload
+from qscaler.core.workload import Hpa, Workload, WorkloadRef
+from qscaler.errors import BindingError
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,3 +127,33 @@ def plan_release(hpa: Hpa) -> Plan | None:
         return None
     original = baseline(hpa)
     return Plan(applied=original, desired=original, restore_hpa=True)
+
+
+def hpas_by_target(
+    hpas: Sequence[Hpa],
+) -> tuple[dict[WorkloadRef, Hpa], dict[WorkloadRef, BindingError]]:
+    """The HPA of each workload, and an error for each workload several target.
+
+    With several, the first by name is still returned (its floor is restored
+    if the workload opts out), but the workload is held: the HPA controller
+    scales none of them (`AmbiguousSelector` on every one), so a raised floor
+    would change nothing. qscaler says so on the workload and leaves it alone
+    until one HPA is left.
+    """
+    by_target: dict[WorkloadRef, Hpa] = {}
+    names: dict[WorkloadRef, list[str]] = {}
+    for hpa in sorted(hpas, key=lambda h: (h.namespace, h.name)):
+        by_target.setdefault(hpa.target, hpa)
+        names.setdefault(hpa.target, []).append(hpa.name)
+    ambiguous = {
+        ref: BindingError(
+            [
+                f"HPAs {', '.join(found)} all target this {ref.kind}: the HPA controller "
+                "scales none of them (AmbiguousSelector), so qscaler holds it until only "
+                "one is left"
+            ]
+        )
+        for ref, found in names.items()
+        if len(found) > 1
+    }
+    return by_target, ambiguous

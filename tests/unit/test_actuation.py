@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from qscaler.core.actuation import Plan, baseline, held_count, plan, plan_release
+from qscaler.core.actuation import (
+    Plan,
+    baseline,
+    held_count,
+    hpas_by_target,
+    plan,
+    plan_release,
+)
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 
 REF = WorkloadRef("ns", "w")
@@ -161,3 +168,14 @@ def test_release_after_an_edit_restores_the_edit() -> None:
     assert plan_release(hpa(4, 8, original=2, raised=6)) == Plan(
         applied=4, desired=4, restore_hpa=True
     )
+
+
+def test_two_hpas_on_one_workload_hold_it_with_a_reason() -> None:
+    other = WorkloadRef("ns", "other")
+    first, second = hpa(), Hpa("ns", "a-second", REF, 1, 4)
+    alone = Hpa("ns", "other-hpa", other, 1, 4)
+    by_target, errors = hpas_by_target([first, second, alone])
+    assert by_target == {REF: second, other: alone}
+    assert set(errors) == {REF}
+    assert "HPAs a-second, w-hpa all target this Deployment" in str(errors[REF])
+    assert "AmbiguousSelector" in str(errors[REF])

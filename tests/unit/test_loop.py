@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from qscaler.bindings_file import StaticCluster
 from qscaler.core.actuation import Plan
 from qscaler.core.model import QueueStats, VhostSnapshot
+from qscaler.core.reasons import Reason
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.errors import SourceUnavailable
 from qscaler.loop import Controller, LoopConfig
@@ -244,3 +245,25 @@ def test_a_write_the_cache_has_not_seen_yet_is_not_repeated() -> None:
     loop.cluster = StaticCluster([caught_up])
     loop.cycle()
     assert len(writer.writes) == 2
+
+
+def test_two_hpas_on_one_workload_hold_it_and_say_why() -> None:
+    """The HPA controller runs neither HPA (AmbiguousSelector): a floor would
+    change nothing, so qscaler writes nothing there and reports it, while
+    other workloads keep scaling."""
+    target = WorkloadRef("apps", "w")
+    hpas = [Hpa("apps", "a", target, 1, 8), Hpa("apps", "b", target, 1, 8)]
+    writer = RecordingWriter()
+    loop, registry, _ = controller(
+        [deploy("w", queues="q"), deploy("v", queues="q")],
+        Broker({"/": {"q": 50}}),
+        writer,
+        hpas=hpas,
+    )
+    report = loop.cycle()
+    assert [name for name, _ in writer.writes] == ["v"]
+    held = next(o for o in report.outcomes if o.ref == target)
+    assert held.reason is Reason.INVALID_BINDING
+    assert "HPAs a, b all target this Deployment" in (held.error or "")
+    labels = {"namespace": "apps", "workload": "w", "kind": "Deployment"}
+    assert value(registry, "qscaler_binding_valid", **labels) == 0
