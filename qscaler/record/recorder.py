@@ -377,6 +377,11 @@ def _describe_write(outcome: Outcome) -> str:
             f"set HPA {hpa.name} minReplicas {hpa.min_replicas} → {planned.hpa_floor} "
             f"(original {planned.hpa_original})"
         )
+    if hpa is not None and planned.capped_by_hpa:
+        parts.append(
+            f"{HOLD_CAPPED_BY_HPA}: the queue asks for {planned.desired}, "
+            f"the HPA's maxReplicas is {hpa.max_replicas}"
+        )
     if hpa is not None and planned.restore_hpa:
         parts.append(f"restore HPA {hpa.name} minReplicas to {baseline(hpa)}")
     return "; ".join(parts) + f" ({decision.message})"
