@@ -158,7 +158,9 @@ def parse_binding(
         scale_down_limit=r.get(SCALE_DOWN_LIMIT, None, _step_limit(100), _limit_msg(100)),
         fallback_replicas=fallback,
         mode=r.get(MODE, Mode.ACTIVE, _enum(Mode), _one_of(Mode)),
-        tolerance=r.get(TOLERANCE, 0.1, _fraction, "is not a fraction between 0 and 0.9"),
+        tolerance=r.get(
+            TOLERANCE, 0.1, _fraction, "is not a fraction between 0 and 0.9 (or 0% to 90%)"
+        ),
         rate_window_seconds=r.get(
             RATE_WINDOW, 30.0, _duration, "is not a duration (for example 0, 30s, 2m)"
         ),
@@ -284,7 +286,12 @@ def _non_negative_number(value: str) -> float | None:
 
 
 def _fraction(value: str) -> float | None:
-    n = _non_negative_number(value)
+    """0.1 or 10%: the limits and the surge threshold take `%`, so this does too."""
+    if value.endswith("%"):
+        percent = _non_negative_number(value[:-1].strip())
+        n = None if percent is None else percent / 100
+    else:
+        n = _non_negative_number(value)
     return n if n is not None and n <= 0.9 else None
 
 
@@ -310,13 +317,21 @@ def _positive_duration(value: str) -> float | None:
 
 
 def _enum(kind: type[_T]) -> Callable[[str], _T | None]:
+    """A value of `kind`, whatever its case and separators: `dry-run`,
+    `dry_run` and `DryRun` (the reason's spelling) are one mode."""
+
     def convert(value: str) -> _T | None:
-        try:
-            return kind(value.lower())  # type: ignore[call-arg]
-        except ValueError:
-            return None
+        wanted = _plain(value)
+        for member in kind:  # type: ignore[attr-defined]
+            if _plain(member.value) == wanted:
+                return member  # type: ignore[no-any-return]
+        return None
 
     return convert
+
+
+def _plain(word: str) -> str:
+    return word.lower().replace("-", "").replace("_", "")
 
 
 def _one_of(kind: type[Mode] | type[CountMode] | type[Aggregate]) -> str:

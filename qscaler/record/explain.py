@@ -15,9 +15,9 @@ from qscaler.core.reasons import HELD_BACK
 
 #: Why a planned write was not made (the document's `held`), in words.
 _HELD_WORDS = {
-    "dry_run": "dry-run: the write was planned and not made",
-    "paused": "paused (qscaler.io/mode: paused)",
-    "not_leader": "this instance does not hold the Lease; the leader writes",
+    "DryRun": "DryRun: the write was planned and not made (mode dry-run or QSCALER_DRY_RUN)",
+    "Paused": "Paused (qscaler.io/mode: paused)",
+    "NotLeader": "NotLeader: this instance does not hold the Lease; the leader writes",
 }
 
 
@@ -108,6 +108,6 @@ def _held_back(w: dict[str, Any]) -> str:
 def _written(w: dict[str, Any]) -> str:
     if w.get("written"):
         return f"yes: {w.get('applied')} replicas"
-    if "applied" in w and w.get("held"):
-        return f"no: would apply {w['applied']}"
+    if w.get("held") and w.get("planned") is not None:
+        return f"no: planned {w['planned']}, held back"
     return "no: nothing to change" if not w.get("error") else "no"

@@ -39,7 +39,9 @@ sources_log = logging.getLogger("qscaler.source")
 
 NORMAL, WARNING = "Normal", "Warning"
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
-_HOLDS = {"dry_run": HOLD_DRY_RUN, "not_leader": HOLD_NOT_LEADER, "paused": Reason.PAUSED.value}
+#: Why a planned write was not made, in the words users see: the metric's
+#: `held_back` reason, the log's `held` field and /status's `held`.
+HOLDS = {"dry_run": HOLD_DRY_RUN, "not_leader": HOLD_NOT_LEADER, "paused": Reason.PAUSED.value}
 
 
 class EventSink(Protocol):
@@ -155,7 +157,7 @@ class Reporter:
         assert observation is not None
         series.set(m.replicas_current, decision.current)
         series.set(m.replicas_desired, decision.desired)
-        if outcome.plan is not None and (outcome.written or not outcome.plan.writes):
+        if outcome.plan is not None and in_force(outcome):
             series.set(m.replicas_applied, outcome.plan.applied)
         direction, reason = decision.direction.value, decision.reason.value
         series.inc(m.decisions, direction, reason)
@@ -193,7 +195,7 @@ class Reporter:
         if reason is not None and (reason in HELD_BACK or reason is Reason.WRITE_FAILED):
             now_held.add(reason.value)  # a refused write holds scaling back too
         if outcome.held is not None:
-            now_held.add(_HOLDS[outcome.held])
+            now_held.add(HOLDS[outcome.held])
         if outcome.plan is not None and outcome.plan.capped_by_hpa:
             now_held.add(HOLD_CAPPED_BY_HPA)
         before = self._held.get(outcome.ref, set())
@@ -359,10 +361,20 @@ def _fields(outcome: Outcome) -> dict[str, object]:
     elif outcome.reason is not None:
         fields["reason"] = outcome.reason.value
     if outcome.plan is not None:
-        fields["applied"] = outcome.plan.applied
+        fields["planned"] = outcome.plan.applied
+        if in_force(outcome):
+            fields["applied"] = outcome.plan.applied
     if outcome.held is not None:
-        fields["held"] = outcome.held
+        fields["held"] = HOLDS[outcome.held]
     return fields
+
+
+def in_force(outcome: Outcome) -> bool:
+    """Whether the plan's count is what the cluster has now: written this
+    cycle, or nothing to write. "applied" means this, in the metric, the log
+    and /status alike; a held plan is only "planned"."""
+    plan = outcome.plan
+    return plan is not None and (outcome.written or not plan.writes)
 
 
 def _describe_write(outcome: Outcome) -> str:

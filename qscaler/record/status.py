@@ -13,6 +13,7 @@ from typing import Any
 from qscaler.core.model import Observation
 from qscaler.core.reasons import UNTRUSTED_DATA, Reason
 from qscaler.outcome import CycleReport, Outcome
+from qscaler.record.recorder import HOLDS, in_force
 
 #: Reasons reported as Warning Events; `qscaler plan` and `status` exit 1 on them.
 WARNING_REASONS = UNTRUSTED_DATA | {Reason.INVALID_BINDING, Reason.WRITE_FAILED}
@@ -40,7 +41,7 @@ def _workload(o: Outcome) -> dict[str, Any]:
         "spec_replicas": o.workload.replicas,
         "hpa": o.hpa.name if o.hpa else None,
         "error": o.error,
-        "held": o.held,
+        "held": HOLDS[o.held] if o.held else None,
         "written": o.written,
         "reason": o.reason.value if o.reason else None,
         "message": o.error or (o.decision.message if o.decision else None),
@@ -70,7 +71,8 @@ def _workload(o: Outcome) -> dict[str, Any]:
             "message": d.message,
         }
     if o.plan is not None:
-        entry["applied"] = o.plan.applied
+        entry["planned"] = o.plan.applied
+        entry["applied"] = o.plan.applied if in_force(o) else None
     return entry
 
 

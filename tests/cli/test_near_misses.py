@@ -64,3 +64,19 @@ def test_a_huge_unknown_key_is_shortened_and_gets_no_far_fetched_suggestion() ->
 )
 def test_suggestions_compare_what_follows_the_prefix(key: str, suggestion: str) -> None:
     assert suggestion in problems(**{key: "1"})
+
+
+@pytest.mark.parametrize("spelling", ["dry-run", "dry_run", "DryRun", "DRY-RUN"])
+def test_one_mode_whatever_its_spelling(spelling: str) -> None:
+    assert parse_binding({**BOUND, "qscaler.io/mode": spelling}).mode.value == "dry-run"
+
+
+@pytest.mark.parametrize(("written", "fraction"), [("0.1", 0.1), ("10%", 0.1), ("0%", 0.0)])
+def test_tolerance_takes_a_percentage_like_the_limits(written: str, fraction: float) -> None:
+    assert parse_binding({**BOUND, "qscaler.io/tolerance": written}).tolerance == fraction
+
+
+def test_tolerance_above_90_percent_is_refused() -> None:
+    assert 'qscaler.io/tolerance "95%" is not a fraction' in problems(
+        **{"qscaler.io/tolerance": "95%"}
+    )

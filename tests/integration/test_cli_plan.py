@@ -155,8 +155,8 @@ def test_explain_tells_one_workloads_story_with_the_arithmetic(
     assert "1 → 3 (ScaleUp)" in story["Decision"]
     assert "250" in story["Decision"]
     assert "100" in story["Decision"]
-    assert "dry-run" in story["Held back"]
-    assert story["Written"].strip() == "no: would apply 3"
+    assert story["Held back"].strip().startswith("DryRun: the write was planned and not made")
+    assert story["Written"].strip() == "no: planned 3, held back"
 
 
 def test_explain_an_unknown_workload_is_one_line_exit_2(

@@ -173,6 +173,10 @@ def test_dry_run_decides_and_reports_but_never_writes() -> None:
     assert value(registry, "qscaler_replicas_desired", **labels) == 10
     assert value(registry, "qscaler_dry_run", **labels) == 1
     assert value(registry, "qscaler_held_back", reason="DryRun", **labels) == 1
+    assert value(registry, "qscaler_replicas_applied", **labels) is None
+    (entry,) = status_document(report)["workloads"]
+    # One vocabulary: /status says what the metric says.
+    assert (entry["held"], entry["planned"], entry["applied"]) == ("DryRun", 10, None)
 
 
 def test_a_follower_neither_polls_nor_writes() -> None:
