@@ -21,6 +21,7 @@ from qscaler.core.model import (
 )
 from qscaler.core.policy import Aggregate, CountMode, Mode, Policy, QueueSelector, StepLimit
 from qscaler.core.reasons import UNTRUSTED_DATA, Reason
+from tests.unit.recurring import bursts, learned
 
 NOW = 1000.0
 
@@ -200,6 +201,23 @@ CASES = [
         Reason.SOURCE_ERROR,
     ),
     ("paused-holds", seen(sample(ready=500)), 3, {"mode": Mode.PAUSED}, WARM, 3, Reason.PAUSED),
+    (
+        # 100/s for 60 s every 300 s, due at 1060; start-up 60 s: 20 replicas of 5/s from now.
+        "forecast-raises-ahead-of-a-recurring-burst",
+        seen(sample(consumers=1, publish=2, ack=2)),
+        1,
+        RATE_AWARE,
+        replace(
+            WARM,
+            throughput=5.0,
+            throughput_confirmed=True,
+            arrival_rate=2.0,
+            startup_seconds=60.0,
+            forecast=learned(bursts(300, 160, 60, 100, 2), until=995),
+        ),
+        20,
+        Reason.FORECAST,
+    ),
     (
         "draining-keeps-consuming-replicas",
         seen(sample(ready=800, consumers=8, publish=20, ack=80)),
