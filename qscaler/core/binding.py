@@ -18,7 +18,15 @@ from typing import TypeVar
 import regex
 
 from qscaler.core.durations import parse_duration
-from qscaler.core.policy import Aggregate, CountMode, Mode, Policy, QueueSelector, StepLimit
+from qscaler.core.policy import (
+    Aggregate,
+    CountMode,
+    ForecastMode,
+    Mode,
+    Policy,
+    QueueSelector,
+    StepLimit,
+)
 from qscaler.errors import BindingError
 
 PREFIX = "qscaler.io/"
@@ -43,11 +51,12 @@ TOLERANCE = PREFIX + "tolerance"
 RATE_WINDOW = PREFIX + "rate-window"
 STANDING_WAIT = PREFIX + "standing-wait"
 SURGE_THRESHOLD = PREFIX + "surge-threshold"
+FORECAST = PREFIX + "forecast"
 
 KNOWN = (
     QUEUES, VHOST, MESSAGES_PER_REPLICA, MIN_REPLICAS, MAX_REPLICAS, COOLDOWN, COUNT,
     AGGREGATE, ACTIVATION_MESSAGES, TARGET_DRAIN_SECONDS, SCALE_UP_LIMIT, SCALE_DOWN_LIMIT,
-    FALLBACK_REPLICAS, MODE, TOLERANCE, RATE_WINDOW, STANDING_WAIT, SURGE_THRESHOLD,
+    FALLBACK_REPLICAS, MODE, TOLERANCE, RATE_WINDOW, STANDING_WAIT, SURGE_THRESHOLD, FORECAST,
 )  # fmt: skip
 #: Keys under the prefix that are not policy (the opt-in label, when someone
 #: also writes it as an annotation).
@@ -173,6 +182,7 @@ def parse_binding(
             _surge_percent,
             "is not a percentage above 100% (for example 200%)",
         ),
+        forecast=r.get(FORECAST, ForecastMode.ON, _enum(ForecastMode), _one_of(ForecastMode)),
         stale_after_seconds=defaults.stale_after_seconds,
         fallback_after_failures=defaults.fallback_after_failures,
     )
@@ -334,7 +344,7 @@ def _plain(word: str) -> str:
     return word.lower().replace("-", "").replace("_", "")
 
 
-def _one_of(kind: type[Mode] | type[CountMode] | type[Aggregate]) -> str:
+def _one_of(kind: type[Mode] | type[CountMode] | type[Aggregate] | type[ForecastMode]) -> str:
     return "is not one of " + ", ".join(m.value for m in kind)
 
 

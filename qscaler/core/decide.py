@@ -37,8 +37,9 @@ from dataclasses import dataclass, field, replace
 
 from qscaler.core import rate_aware
 from qscaler.core.demand import Demand, measure, whole_replicas
+from qscaler.core.forecast import Anticipation, anticipate
 from qscaler.core.model import Change, Decision, History, Observation
-from qscaler.core.policy import Mode, Policy, StepLimit
+from qscaler.core.policy import ForecastMode, Mode, Policy, StepLimit
 from qscaler.core.rate_aware import Sized
 from qscaler.core.reasons import Reason
 from qscaler.core.startup import timing
@@ -54,6 +55,11 @@ _LIMITING = frozenset(
         Reason.DRAINING,
     }
 )
+
+
+#: Reasons that name the outcome whichever way the count moved: the limits,
+#: and a forecast (which raised the count above what the queue asked for).
+_NAMING = _LIMITING | {Reason.FORECAST}
 
 
 @dataclass(slots=True)
@@ -88,6 +94,9 @@ def decide(
     _activation(draft, demand, policy, current)
     if not (policy.rate_aware and draft.value < current):
         _tolerance(draft, sized.need, policy, current)
+    anticipation, learned = _anticipate(demand, policy, learned, now)
+    if anticipation is not None:
+        _forecast_floor(draft, anticipation, policy)
     _bounds(draft, policy)
     recommended = draft.value
     window = (*history.recommendations, (now, recommended))
@@ -108,7 +117,7 @@ def decide(
         recommended=recommended,
         backlog=demand.backlog,
         throughput=learned.throughput,
-        details=_details(demand),
+        details=_details(demand, anticipation),
     )
     new_history = replace(
         learned,
@@ -330,7 +339,7 @@ def _final_reason(draft: _Draft, current: int) -> Reason:
         return Reason.SCALE_FROM_ZERO
     if desired == 0 and current > 0:
         return Reason.SCALE_TO_ZERO
-    if draft.reason is not None and (desired == current or draft.reason in _LIMITING):
+    if draft.reason is not None and (desired == current or draft.reason in _NAMING):
         return draft.reason
     if desired == current:
         return Reason.STEADY
@@ -347,7 +356,30 @@ def _with_change(
     return (*changes, Change(at=now, before=current, after=desired))
 
 
-def _details(demand: Demand) -> dict[str, float]:
+def _anticipate(
+    demand: Demand, policy: Policy, learned: History, now: float
+) -> tuple[Anticipation | None, History]:
+    """Rate-aware mode with a known throughput: the forecast's floor, and its learned state."""
+    if policy.forecast is ForecastMode.OFF or not policy.rate_aware or not learned.throughput:
+        return None, learned
+    rate = demand.publish_sample if demand.publish_sample is not None else demand.publish_rate
+    anticipation, state = anticipate(
+        learned.forecast, rate, learned.throughput, learned.startup_seconds, now
+    )
+    return anticipation, replace(learned, forecast=state)
+
+
+def _forecast_floor(draft: _Draft, anticipation: Anticipation, policy: Policy) -> None:
+    """Raise to the forecast's floor (never lower); in shadow mode only say so."""
+    if anticipation.replicas <= draft.value:
+        return
+    if policy.forecast is ForecastMode.SHADOW:
+        draft.notes.append(f"shadow {anticipation.note}; not applied")
+        return
+    draft.set(anticipation.replicas, Reason.FORECAST, anticipation.note)
+
+
+def _details(demand: Demand, anticipation: Anticipation | None = None) -> dict[str, float]:
     details = {
         "messages_ready": float(demand.ready),
         "messages_unacknowledged": float(demand.unacknowledged),
@@ -357,4 +389,8 @@ def _details(demand: Demand) -> dict[str, float]:
         details["publish_rate"] = demand.publish_rate
     if demand.ack_rate is not None:
         details["ack_rate"] = demand.ack_rate
+    if anticipation is not None:
+        details["forecast_replicas"] = float(anticipation.replicas)
+        details["forecast_trust"] = anticipation.forecast.trust
+        details["forecast_period_seconds"] = anticipation.forecast.period_seconds or 0.0
     return details

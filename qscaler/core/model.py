@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from qscaler.core.forecast import ForecastState
 from qscaler.core.reasons import Reason
 
 
@@ -135,7 +136,8 @@ class History:
     `arrival_rate` (the publish rate averaged over the policy's rate window),
     `startup_seconds` (how long a new replica takes to start consuming, with
     `starting` the scale-up being timed), `surge_until` (a surge is being
-    absorbed until then) and `last` (the previous observation).
+    absorbed until then), `last` (the previous observation) and `forecast`
+    (the publish-rate history and trust of qscaler.core.forecast).
     """
 
     started_at: float | None = None
@@ -149,6 +151,7 @@ class History:
     starting: Starting | None = None
     surge_until: float | None = None
     last: Reading | None = None
+    forecast: ForecastState | None = None
 
 
 class Direction(StrEnum):

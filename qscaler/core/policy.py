@@ -29,6 +29,14 @@ class Aggregate(StrEnum):
     MAX = "max"
 
 
+class ForecastMode(StrEnum):
+    """Whether rate-aware mode anticipates recurring bursts (qscaler.core.forecast)."""
+
+    ON = "on"
+    SHADOW = "shadow"  # compute and report the forecast, never act on it
+    OFF = "off"
+
+
 class Mode(StrEnum):
     """Whether qscaler may write."""
 
@@ -110,6 +118,7 @@ class Policy:
     rate_window_seconds: float = 30.0  # the publish rate replicas are sized for is averaged over it
     standing_wait_seconds: float = 10.0  # a queue this many seconds deep keeps replicas busy
     surge_threshold: float = 2.0  # need ≥ this × current (and the queue agrees): size at once
+    forecast: ForecastMode = ForecastMode.ON  # raise the floor ahead of recurring bursts
     # Process-wide knobs (settings, not annotations).
     stale_after_seconds: float = 60.0
     fallback_after_failures: int = 3

@@ -25,6 +25,7 @@ class Reason(StrEnum):
     WITHIN_TOLERANCE = "WithinTolerance"
     STABILIZING = "Stabilizing"
     DRAINING = "Draining"  # rate-aware: busy replicas stay while the queue drains
+    FORECAST = "Forecast"  # raised ahead of a recurring burst (qscaler.core.forecast)
     SCALE_UP_LIMITED = "ScaleUpLimited"
     SCALE_DOWN_LIMITED = "ScaleDownLimited"
     AT_MAX = "AtMax"

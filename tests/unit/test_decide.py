@@ -21,6 +21,7 @@ from qscaler.core.model import (
 )
 from qscaler.core.policy import Aggregate, CountMode, Mode, Policy, QueueSelector, StepLimit
 from qscaler.core.reasons import UNTRUSTED_DATA, Reason
+from tests.unit.recurring import bursts, learned
 
 NOW = 1000.0
 
@@ -201,6 +202,23 @@ CASES = [
     ),
     ("paused-holds", seen(sample(ready=500)), 3, {"mode": Mode.PAUSED}, WARM, 3, Reason.PAUSED),
     (
+        # 100/s for 60 s every 300 s, due at 1060; start-up 60 s: 20 replicas of 5/s from now.
+        "forecast-raises-ahead-of-a-recurring-burst",
+        seen(sample(consumers=1, publish=2, ack=2)),
+        1,
+        RATE_AWARE,
+        replace(
+            WARM,
+            throughput=5.0,
+            throughput_confirmed=True,
+            arrival_rate=2.0,
+            startup_seconds=60.0,
+            forecast=learned(bursts(300, 160, 60, 100, 2), until=995),
+        ),
+        20,
+        Reason.FORECAST,
+    ),
+    (
         "draining-keeps-consuming-replicas",
         seen(sample(ready=800, consumers=8, publish=20, ack=80)),
         8,
@@ -355,30 +373,32 @@ RATE_CASES = [
     (
         "surge-by-backlog-sizes-for-the-projected-queue",
         # 3000 queued > 1 replica x 10/s x 60 s. At the 20/s average the queue grows
-        # 10/s for the 30 s start-up: 3300 to drain in 60 - 30 s, plus 2 to sustain.
+        # 10/s for the 30 s start-up: 3300, of which all but the 200 standing are
+        # drained in 60 s (5.17), plus 2 to sustain.
         sample(ready=3000, consumers=1, publish=150, ack=10),
-        1, known(average=20.0, startup=30.0), 13, Reason.SCALE_UP, "surge",
+        1, known(average=20.0, startup=30.0), 8, Reason.SCALE_UP, "surge",
     ),
     (
         "surge-by-rate-needs-two-rising-intervals",
-        # 150/s: 15 to sustain; 2000 + 140/s x 30 s = 6200 to drain in 30 s.
+        # 150/s: 15 to sustain; 2000 + 140/s x 30 s = 6200, less the 1500 standing,
+        # to drain in 60 s: 7.83.
         sample(ready=2000, consumers=1, publish=150, ack=10),
         1,
         known(average=40.0, startup=30.0, last=Reading(NOW - 5, 1, 1000, rising=True)),
-        36, Reason.SCALE_UP, "surge",
+        23, Reason.SCALE_UP, "surge",
     ),
     (
         "surge-counts-from-the-scale-up-under-way",
-        # 20 s into the surge above: the 36 asked for consume in 10 s, by when the
+        # 20 s into the surge above: the 23 asked for consume in 10 s, by when the
         # 4800 queued are 6200 again: nothing more to ask for.
         sample(ready=4800, consumers=1, publish=150, ack=10),
-        36,
+        23,
         replace(
             known(average=40.0, startup=30.0, last=Reading(NOW, 1, 4000, rising=True)),
-            changes=(Change(NOW - 20, 1, 36),),
+            changes=(Change(NOW - 20, 1, 23),),
             surge_until=NOW + 10,
         ),
-        36, Reason.STEADY, "surge",
+        23, Reason.STEADY, "surge",
     ),
     (
         "a-burst-the-replicas-drain-is-no-surge",
