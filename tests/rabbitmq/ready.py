@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import ssl
 import sys
 import urllib.request
@@ -43,8 +44,21 @@ def main(argv: list[str]) -> int:
         overview = get(f"http://127.0.0.1:{mgmt}/api/overview?columns=listeners", user, password)
     except (OSError, ValueError):
         return 1
+    if not isinstance(overview, dict):
+        # Management statistics off (management_agent.disable_metrics_collector):
+        # the overview has no listeners; ask the ports themselves.
+        return 0 if all(accepts(int(port)) for port in wanted) else 1
     listening = {listener.get("port") for listener in overview.get("listeners", [])}
     return 0 if {int(port) for port in wanted} <= listening else 1
+
+
+def accepts(port: int) -> bool:
+    """Something accepts TCP connections on 127.0.0.1:`port`."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 if __name__ == "__main__":
