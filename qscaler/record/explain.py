@@ -80,12 +80,14 @@ def _observed(obs: dict[str, Any] | None) -> str:
         return "nothing read (the binding is invalid)"
     if obs.get("error"):
         return f"unknown: the last read failed ({obs['error']})"
+    if obs.get("messages_ready") is None:
+        missing = ", ".join(obs.get("missing") or []) or "none matched"
+        return f"unknown: a bound queue is not in the broker ({missing})"
     pairs = (("publish", "publish_rate"), ("ack", "ack_rate"))
     rates = ", ".join(f"{n} {obs[k]:g}/s" for n, k in pairs if obs.get(k) is not None)
-    missing = f"; missing: {', '.join(obs['missing'])}" if obs.get("missing") else ""
     return (
         f"{obs['queues']} queue(s): {obs['messages_ready']} ready, "
-        f"{obs['messages_unacknowledged']} unacknowledged{'; ' + rates if rates else ''}{missing}"
+        f"{obs['messages_unacknowledged']} unacknowledged{'; ' + rates if rates else ''}"
     )
 
 

@@ -60,7 +60,7 @@ def _workload(o: Outcome) -> dict[str, Any]:
             "mode": p.mode.value,
         }
     if o.observation is not None:
-        entry["observation"] = _observation(o.observation)
+        entry["observation"] = _observation(o.observation, o.reason is Reason.QUEUE_MISSING)
     if o.decision is not None:
         d = o.decision
         entry["decision"] = {
@@ -91,11 +91,13 @@ def is_troubled(document: dict[str, Any]) -> bool:
     ) or bool((document.get("cycle") or {}).get("source_errors"))
 
 
-def _observation(observation: Observation) -> dict[str, Any]:
+def _observation(observation: Observation, queue_missing: bool) -> dict[str, Any]:
     """The observed totals; a failed read's are None ("unknown"), never 0
-    (which would read as "empty")."""
+    (which would read as "empty"), and so are those of a binding with a
+    missing queue, or a `re:` that matches none (the sum of the queues that
+    exist is not its backlog)."""
     queues = observation.queues
-    failed = observation.error is not None
+    failed = observation.error is not None or queue_missing
     return {
         "queues": None if failed else len(queues),
         "messages_ready": None if failed else sum(q.messages_ready for q in queues),

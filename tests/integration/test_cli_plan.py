@@ -123,6 +123,7 @@ def test_plan_exits_1_on_a_missing_queue_and_the_table_says_why(
     header, row = done.stdout.splitlines()
     assert header.split()[-2:] == ["REASON", "MESSAGE"]
     assert "QueueMissing" in row
+    assert row.split()[2:4] == ["unknown", "unknown"]  # not "0": nothing was read
     assert "ordres" in row.split("QueueMissing", 1)[1]  # the message names the queue
 
 
