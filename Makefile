@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build check unit integration e2e bench scale-bench clean
+.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build docker-install base-image check unit integration e2e bench scale-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,9 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/qscaler demo $(ARGS)
 
-## everything the tests need that is not Python: RabbitMQ (Debian) and the control plane (Go)
-deps: rabbitmq-install test-packages k8s-build promtool-build
+## everything the tests need that is not Python: RabbitMQ (Debian), the control plane (Go),
+## a container engine (Debian) and the root filesystem its local images start from
+deps: rabbitmq-install test-packages k8s-build promtool-build docker-install base-image
 
 test-packages:
 	tests/install-packages.sh
@@ -35,6 +36,12 @@ k8s-build:
 
 promtool-build:
 	tools/promtool/build.sh
+
+docker-install:
+	tests/docker/install.sh
+
+base-image:
+	tests/docker/base-image.sh
 
 check: install
 	$(VENV)/bin/ruff check qscaler tests bench

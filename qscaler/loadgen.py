@@ -19,12 +19,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import itertools
 import math
+import signal
 import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -191,18 +193,6 @@ def parse_rates(lines: Iterable[str], source: str) -> tuple[float, ...]:
 # --- the run --------------------------------------------------------------------
 
 
-class _Counter:
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.value = 0
-
-    def take(self) -> int:
-        with self._lock:
-            taken = self.value
-            self.value += 1
-            return taken
-
-
 class LoadGen:
     """One publisher and N consumers on their own connections, sharing a start time."""
 
@@ -221,9 +211,8 @@ class LoadGen:
         self.connect, self.queue = connect, queue
         self.publish, self.consumers, self.consume = publish, consumers, consume
         self.processing_time, self.prefetch, self.clock = processing_time, prefetch, clock
-        self.published = 0
-        self.consumed = 0
-        self._turns = _Counter()
+        self.published = self.consumed = 0
+        self._turns = itertools.count()  # next() is atomic: shared without a lock
         self._acks = threading.Lock()
         self._stop = threading.Event()
         self._failures: list[str] = []
@@ -246,7 +235,7 @@ class LoadGen:
             _close(connection)
 
     def run(self, duration: float | None, out: TextIO) -> int:
-        """Publish and consume until `duration` (or Ctrl-C); 1 if a worker failed."""
+        """Publish and consume until `duration`, Ctrl-C or SIGTERM; 1 if a worker failed."""
         self._start = self.clock()
         self._end = None if duration is None else self._start + duration
         jobs: list[tuple[Any, ...]] = [] if self.publish.idle else [(self._publisher,)]
@@ -254,7 +243,7 @@ class LoadGen:
         workers = [threading.Thread(target=self._guard, args=job, daemon=True) for job in jobs]
         for worker in workers:
             worker.start()
-        with contextlib.suppress(KeyboardInterrupt):
+        with contextlib.suppress(KeyboardInterrupt), _stopped_by_sigterm(self._stop):
             self._report(out)
         self._stop.set()
         for worker in workers:
@@ -331,7 +320,7 @@ class LoadGen:
             self.consumed += 1
 
     def _wait_turn(self, schedule: Schedule) -> bool:
-        turn = self._turns.take()
+        turn = next(self._turns)
         while schedule.due(self._elapsed()) <= turn:
             if self._stop.wait(_TICK):
                 return False
@@ -341,6 +330,20 @@ class LoadGen:
 # --- connections and arguments ----------------------------------------------------
 
 
+@contextlib.contextmanager
+def _stopped_by_sigterm(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM sets `stop` while the run lasts: as PID 1 in a container, a process
+    ignores a SIGTERM it does not handle (`docker stop` waits 10 s, then kills)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _connector(url: str | None, vhost: str | None) -> Callable[[str], Any]:
     """`connect(name)` for the URL (or QSCALER_AMQP_URL) and the settings' credentials."""
     settings = load_settings()
@@ -348,11 +351,10 @@ def _connector(url: str | None, vhost: str | None) -> Callable[[str], Any]:
     if parts.scheme not in ("amqp", "amqps") or not parts.hostname:
         raise ConfigError(f"--url {parts.scheme}://{parts.hostname}: must be amqp:// or amqps://")
     if parts.username is not None:
-        credentials = pika.PlainCredentials(unquote(parts.username), unquote(parts.password or ""))
+        user, password = unquote(parts.username), unquote(parts.password or "")
     else:
-        credentials = pika.PlainCredentials(
-            settings.rabbitmq_username(), settings.rabbitmq_password()
-        )
+        user, password = settings.rabbitmq_username(), settings.rabbitmq_password()
+    credentials = pika.PlainCredentials(user, password)
     if vhost is None:
         vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
     ssl_options = None
@@ -387,11 +389,9 @@ def _connector(url: str | None, vhost: str | None) -> Callable[[str], Any]:
 
 
 def _close(connection: Any) -> None:
-    try:
+    with contextlib.suppress(pika.exceptions.AMQPError, OSError):
         if connection.is_open:
             connection.close()
-    except (pika.exceptions.AMQPError, OSError):
-        pass
 
 
 def _describe(exc: BaseException) -> str:
@@ -415,10 +415,6 @@ def _positive(text: str) -> float:
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text}: must be a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text}: must be >= 0")
-    return value
+    if not text.strip().isdecimal():
+        raise argparse.ArgumentTypeError(f"{text}: must be a whole number >= 0")
+    return int(text)

@@ -1,14 +1,11 @@
 """Read a Dockerfile and a .dockerignore the way `docker build` would.
 
-There is no Docker engine on the machines these tests run on, so the image is
-never built here. What can be checked without one is checked from the files:
-this module parses the instructions the tests look at (FROM, ARG, COPY, RUN,
-USER, ENV, LABEL, EXPOSE, WORKDIR, ENTRYPOINT, CMD) into stages, and computes
-the build context from .dockerignore with Docker's matching rules (Go
+tests/packaging/test_image.py builds the image with a real engine; what a
+successful build does not show is checked from the files: this module parses
+the instructions the tests look at (FROM, ARG, COPY, RUN, USER, ENV, LABEL,
+EXPOSE, WORKDIR, ENTRYPOINT, CMD) into stages, and computes the build context from .dockerignore with Docker's matching rules (Go
 `filepath.Match` patterns plus `**`, later lines override earlier ones, `!`
 re-includes, and a pattern that matches a directory excludes what is in it).
-`assemble` then lays out a stage's COPYs from the context into a directory,
-so the tests can build the wheel from exactly the files the image build gets.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ import json
 import os
 import re
 import shlex
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -268,34 +264,3 @@ def _may_reinclude(directory: str, rules: list[Rule]) -> bool:
         if rule.pattern.startswith(directory + "/") or literal.startswith(directory + "/"):
             return True
     return False
-
-
-def assemble(stage: Stage, context: set[str], root: Path, into: Path) -> Path:
-    """Lay out the stage's context COPYs under `into`; returns its final WORKDIR there.
-
-    Supports what a Python image needs: files and directories, destinations
-    relative to WORKDIR or absolute; a source missing from the context fails.
-    """
-    workdir = PurePosixPath("/")
-    for instruction in stage.instructions:
-        if instruction.keyword == "WORKDIR":
-            workdir = workdir / instruction.args
-        if instruction.keyword != "COPY":
-            continue
-        copy = parse_copy(instruction)
-        if "from" in copy.flags:
-            continue
-        dest = into / (workdir / copy.dest).relative_to("/")
-        for named in copy.sources:
-            source = named.rstrip("/")
-            inside = sorted(f for f in context if f == source or f.startswith(source + "/"))
-            if not inside:
-                raise FileNotFoundError(f"line {instruction.line}: {source} is not in the context")
-            for rel in inside:
-                if rel == source:
-                    target = dest / Path(rel).name if copy.dest.endswith("/") else dest
-                else:
-                    target = dest / Path(rel).relative_to(source)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(root / rel, target)
-    return into / workdir.relative_to("/")

@@ -10,7 +10,11 @@ fast anything happened.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,6 +117,36 @@ def test_follows_a_trace(
 
 
 @pytest.mark.rabbitmq
+@pytest.mark.rabbitmq
+def test_sigterm_stops_it_like_ctrl_c(amqp_env: Broker, vhost: str) -> None:
+    """`docker stop` sends SIGTERM to PID 1, which ignores what it does not handle."""
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "qscaler",
+            "loadgen",
+            "--vhost",
+            vhost,
+            "--queue",
+            "work",
+            "--declare",
+            "--publish-rate",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=os.environ.copy(),
+    )
+    assert process.stdout is not None
+    first = process.stdout.readline()  # a progress line: the run has started
+    assert first.startswith("elapsed="), first
+    process.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=60)[0]
+    assert process.returncode == 0, rest  # without a handler: -15
+    assert DONE.search(rest), rest
+
+
 def test_missing_queue_is_a_usage_error(
     amqp_env: Broker, vhost: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
