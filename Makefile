@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build docker-install base-image check unit integration e2e bench scale-bench clean
+.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build base-image check unit integration e2e bench scale-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,8 @@ demo: install
 	$(VENV)/bin/qscaler demo $(ARGS)
 
 ## everything the tests need that is not Python: RabbitMQ (Debian), the control plane (Go),
-## a container engine (Debian) and the root filesystem its local images start from
-deps: rabbitmq-install test-packages k8s-build promtool-build docker-install base-image
+## Debian packages (incl. the container engine), the root filesystem of the local images
+deps: rabbitmq-install test-packages k8s-build promtool-build base-image
 
 test-packages:
 	tests/install-packages.sh
@@ -36,9 +36,6 @@ k8s-build:
 
 promtool-build:
 	tools/promtool/build.sh
-
-docker-install:
-	tests/docker/install.sh
 
 base-image:
 	tests/docker/base-image.sh

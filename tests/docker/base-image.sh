@@ -18,7 +18,7 @@ if [[ -s $tarball ]]; then
   echo "$tarball"
   exit 0
 fi
-command -v debootstrap >/dev/null || { echo "debootstrap not found: run tests/docker/install.sh" >&2; exit 1; }
+command -v debootstrap >/dev/null || { echo "debootstrap not found: run tests/install-packages.sh" >&2; exit 1; }
 mkdir -p "$cache"
 root=$(mktemp -d "$cache/rootfs.XXXXXX")
 trap 'rm -rf "$root"' EXIT

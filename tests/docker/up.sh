@@ -15,7 +15,7 @@ set -euo pipefail
 dir=${1:-$(mktemp -d /tmp/qdock.XXXXXX)}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-command -v dockerd >/dev/null || { echo "dockerd not found: run tests/docker/install.sh" >&2; exit 1; }
+command -v dockerd >/dev/null || { echo "dockerd not found: run tests/install-packages.sh" >&2; exit 1; }
 
 dockerd \
   --data-root "$dir/data" \

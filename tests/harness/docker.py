@@ -32,7 +32,7 @@ class DockerEngine:
 
     @classmethod
     def start(cls) -> DockerEngine:
-        """Start a private daemon (dockerd must be installed: tests/docker/install.sh)."""
+        """Start a private daemon (dockerd must be installed: tests/install-packages.sh)."""
         done = subprocess.run(
             [str(DOCKER_DIR / "up.sh")], capture_output=True, text=True, timeout=180, check=False
         )

@@ -10,25 +10,20 @@ local run without the engine). KEEP_DOCKER_DIR=1 keeps the daemon's directory.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.harness import images
 from tests.harness.docker import DockerEngine, DockerError
+from tests.harness.skipping import skip_marked
 
 SKIP_VARIABLE = "QSCALER_SKIP_DOCKER"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """With QSCALER_SKIP_DOCKER=1, skip every test marked `docker`."""
-    if os.environ.get(SKIP_VARIABLE) != "1":
-        return
-    skip = pytest.mark.skip(reason=f"{SKIP_VARIABLE}=1: container engine tests skipped")
-    for item in items:
-        if item.get_closest_marker("docker") is not None:
-            item.add_marker(skip)
+    skip_marked(items, "docker", SKIP_VARIABLE, "container engine")
 
 
 @pytest.fixture(scope="session")

@@ -24,23 +24,19 @@ from pathlib import Path
 import pytest
 
 from tests.harness.rabbitmq import Broker, BrokerStartError
+from tests.harness.skipping import skip_marked, skipping
 
 SKIP_VARIABLE = "QSCALER_SKIP_RABBITMQ"
 ENV_FILE_VARIABLE = "QSCALER_TEST_RABBITMQ_ENV"
 
 
 def _skipping() -> bool:
-    return os.environ.get(SKIP_VARIABLE) == "1"
+    return skipping(SKIP_VARIABLE)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """With QSCALER_SKIP_RABBITMQ=1, skip every test marked `rabbitmq`."""
-    if not _skipping():
-        return
-    skip = pytest.mark.skip(reason=f"{SKIP_VARIABLE}=1: RabbitMQ tests skipped")
-    for item in items:
-        if item.get_closest_marker("rabbitmq") is not None:
-            item.add_marker(skip)
+    skip_marked(items, "rabbitmq", SKIP_VARIABLE, "RabbitMQ")
 
 
 @pytest.fixture(scope="session")
