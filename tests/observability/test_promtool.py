@@ -1,14 +1,14 @@
 """The alert rules are valid for Prometheus itself, and fire when they should.
 
-promtool is Prometheus' own checker, built from Go modules by
-tools/promtool/build.sh (cached outside the repository; the first build takes
-about ten minutes on two cores, later runs reuse the binary). `check rules`
+promtool is Prometheus' own checker: tools/promtool/build.sh unpacks it from
+Debian's `prometheus` package (2.42) into a cache outside the repository, in
+seconds. `check rules`
 parses every expression with Prometheus' parser and lints the file; `test
 rules` replays the series of qscaler-rules.test.yaml through the rules and
 compares the alerts that fire, with their labels and rendered annotations.
 
-If promtool cannot be built these tests fail with the build's output; set
-QSCALER_SKIP_PROMTOOL=1 to skip them instead (a quick run without Go).
+If promtool cannot be had these tests fail with the script's output; set
+QSCALER_SKIP_PROMTOOL=1 to skip them instead.
 """
 
 from __future__ import annotations
