@@ -100,11 +100,15 @@ class Broker:
         *,
         owned: bool = True,
         settings: Mapping[str, str] | None = None,
+        version: str | None = None,
     ) -> None:
-        """`settings`: extra environment for up.sh (QSCALER_RABBITMQ_*_PORT, ...)."""
+        """`settings`: extra environment for up.sh (QSCALER_RABBITMQ_*_PORT, ...);
+        `version`: one of tests/rabbitmq/versions.sh's (default: its first)."""
         self.workdir = workdir
         self.owned = owned
         self.settings = dict(settings or {})
+        if version is not None:
+            self.settings["QSCALER_RABBITMQ_VERSION"] = version
         self._env: dict[str, str] = {}
         self._api: httpx.Client | None = None
 
@@ -165,6 +169,11 @@ class Broker:
             self._api = None
 
     # --- where it is -------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        """The RabbitMQ version the node runs (from tests/rabbitmq/versions.sh)."""
+        return self._env.get("VERSION", "")
 
     @property
     def mgmt_url(self) -> str:

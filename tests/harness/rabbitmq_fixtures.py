@@ -1,16 +1,26 @@
-"""pytest plugin: one real RabbitMQ node per test session, one vhost per test.
+"""pytest plugin: real RabbitMQ nodes, one per broker version, and one vhost per test.
 
 Tests that need the broker take the `broker` or `vhost` fixture and are marked
-`rabbitmq`. The node starts on first use (about 6 s) and stops at the end of
-the session. If it cannot start, those tests fail loudly with up.sh's output:
-a broken broker setup must not look like a green run. Set
+`rabbitmq`. `broker` is parametrized over the versions in
+tests/rabbitmq/versions.sh (test ids end in `[rabbitmq-3.10.8]`,
+`[rabbitmq-4.0.5]`), so such a test runs once per version. A test whose
+behaviour does not depend on the broker version narrows the matrix with
+`@pytest.mark.rabbitmq_versions("3.10.8")`; QSCALER_RABBITMQ_VERSIONS="4.0.5"
+narrows a whole local run.
+
+A test that needs one specific version (or two nodes of different versions at
+once) takes `rabbitmq_nodes` and calls `rabbitmq_nodes.get("4.0.5")`.
+
+Each node starts on first use (5-15 s) and stops at the end of the session. If
+it cannot start, the tests that need it fail loudly with up.sh's output: a
+broken broker setup must not look like a green run. Set
 QSCALER_SKIP_RABBITMQ=1 to skip them instead (a quick local run without
 RabbitMQ installed).
 
 To reuse a node across runs, start it yourself (`tests/rabbitmq/up.sh DIR`)
-and set QSCALER_TEST_RABBITMQ_ENV=DIR/env: the session attaches to it and
-leaves it running. KEEP_RABBITMQ_LOGS=1 keeps the work directory of a node the
-session started.
+and set QSCALER_TEST_RABBITMQ_ENV=DIR/env: the session attaches to it for its
+version and leaves it running. KEEP_RABBITMQ_LOGS=1 keeps the work directory
+of a node the session started.
 """
 
 from __future__ import annotations
@@ -28,10 +38,55 @@ from tests.harness.skipping import skip_marked, skipping
 
 SKIP_VARIABLE = "QSCALER_SKIP_RABBITMQ"
 ENV_FILE_VARIABLE = "QSCALER_TEST_RABBITMQ_ENV"
+VERSIONS_VARIABLE = "QSCALER_RABBITMQ_VERSIONS"
+VERSIONS_FILE = Path(__file__).resolve().parent.parent / "rabbitmq" / "versions.sh"
+
+
+def known_versions() -> tuple[str, ...]:
+    """The versions tests/rabbitmq/versions.sh installs, the default first."""
+    match = re.search(rf'^{VERSIONS_VARIABLE}="([^"]*)"', VERSIONS_FILE.read_text(), re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"{VERSIONS_FILE} does not set {VERSIONS_VARIABLE}")
+    return tuple(match.group(1).split())
+
+
+def selected_versions() -> tuple[str, ...]:
+    """The versions this run tests: QSCALER_RABBITMQ_VERSIONS, or all known ones."""
+    known = known_versions()
+    wanted = tuple(os.environ.get(VERSIONS_VARIABLE, "").split()) or known
+    unknown = [version for version in wanted if version not in known]
+    if unknown:
+        raise pytest.UsageError(
+            f"{VERSIONS_VARIABLE}: unknown RabbitMQ version(s) {', '.join(unknown)}; "
+            f"known: {' '.join(known)}"
+        )
+    return wanted
 
 
 def _skipping() -> bool:
     return skipping(SKIP_VARIABLE)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the marker that narrows a test's version matrix."""
+    config.addinivalue_line(
+        "markers",
+        "rabbitmq_versions(*versions): run this test's `broker` only on these versions",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run every test that takes `broker` (or `rabbitmq_version`, for a test that
+    starts a node of its own) once per selected broker version."""
+    versions = selected_versions()
+    marker = metafunc.definition.get_closest_marker("rabbitmq_versions")
+    if marker is not None:
+        versions = tuple(version for version in versions if version in marker.args)
+    ids = [f"rabbitmq-{version}" for version in versions]
+    if "broker" in metafunc.fixturenames:
+        metafunc.parametrize("broker", versions, indirect=True, ids=ids, scope="session")
+    elif "rabbitmq_version" in metafunc.fixturenames:
+        metafunc.parametrize("rabbitmq_version", versions, ids=ids)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,35 +94,65 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     skip_marked(items, "rabbitmq", SKIP_VARIABLE, "RabbitMQ")
 
 
+class RabbitNodes:
+    """The session's nodes, one per version, each started on first `get`."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        """Nothing starts until a test asks for a version."""
+        self._tmp = tmp_path_factory
+        self._nodes: dict[str, Broker] = {}
+
+    def get(self, version: str) -> Broker:
+        """The running node of `version` (one of versions.sh's), started if needed."""
+        if _skipping():
+            pytest.skip(f"{SKIP_VARIABLE}=1: RabbitMQ tests skipped")
+        if version not in known_versions():
+            raise ValueError(f"unknown RabbitMQ version {version!r}; known: {known_versions()}")
+        if version not in self._nodes:
+            self._nodes[version] = self._attach_or_start(version)
+        return self._nodes[version]
+
+    def _attach_or_start(self, version: str) -> Broker:
+        env_file = os.environ.get(ENV_FILE_VARIABLE)
+        if env_file:
+            attached = Broker.attach(Path(env_file))
+            if attached.version == version:
+                return attached
+        node = Broker(self._tmp.mktemp(f"rabbitmq-{version}"), version=version)
+        try:
+            node.start()
+        except BrokerStartError as exc:
+            pytest.fail(
+                f"the test RabbitMQ {version} node did not start (set {SKIP_VARIABLE}=1 to "
+                f"skip these tests):\n{exc}",
+                pytrace=False,
+            )
+        return node
+
+    def stop_all(self, *, show_logs: bool) -> None:
+        """Stop every node the session started (attached ones keep running)."""
+        for version, node in self._nodes.items():
+            if show_logs:
+                print(f"\n--- RabbitMQ {version} log tail (tests failed) ---\n{node.logs()}")
+            node.stop()
+        self._nodes.clear()
+
+
 @pytest.fixture(scope="session")
-def broker(
+def rabbitmq_nodes(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Broker]:
-    """The session's broker, started on first use."""
-    if _skipping():
-        pytest.skip(f"{SKIP_VARIABLE}=1: RabbitMQ tests skipped")
-    env_file = os.environ.get(ENV_FILE_VARIABLE)
-    if env_file:
-        attached = Broker.attach(Path(env_file))
-        yield attached
-        attached.close_api()
-        return
-    node = Broker(tmp_path_factory.mktemp("rabbitmq"))
-    failure = None
-    try:
-        node.start()
-    except BrokerStartError as exc:
-        failure = str(exc)
-    if failure is not None:
-        pytest.fail(
-            f"the test RabbitMQ node did not start (set {SKIP_VARIABLE}=1 to skip these "
-            f"tests):\n{failure}",
-            pytrace=False,
-        )
-    yield node
-    if request.session.testsfailed:
-        print(f"\n--- RabbitMQ log tail (tests failed) ---\n{node.logs()}")
-    node.stop()
+) -> Iterator[RabbitNodes]:
+    """Every broker version's node, started on demand: `rabbitmq_nodes.get("4.0.5")`."""
+    nodes = RabbitNodes(tmp_path_factory)
+    yield nodes
+    nodes.stop_all(show_logs=bool(request.session.testsfailed))
+
+
+@pytest.fixture(scope="session")
+def broker(request: pytest.FixtureRequest, rabbitmq_nodes: RabbitNodes) -> Broker:
+    """The node of the version this test instance runs on (see pytest_generate_tests)."""
+    version = getattr(request, "param", None) or selected_versions()[0]
+    return rabbitmq_nodes.get(version)
 
 
 @pytest.fixture

@@ -68,8 +68,8 @@ def test_guest_user_does_not_exist(broker: Broker) -> None:
 
 
 @pytest.mark.slow
-def test_restart_keeps_data_and_both_sources_recover(tmp_path: Path) -> None:
-    node = Broker(tmp_path / "rabbitmq")
+def test_restart_keeps_data_and_both_sources_recover(tmp_path: Path, rabbitmq_version: str) -> None:
+    node = Broker(tmp_path / "rabbitmq", version=rabbitmq_version)
     node.start()
     try:
         node.create_vhost("kept")

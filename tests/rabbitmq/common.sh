@@ -5,9 +5,12 @@ free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# node_env WORKDIR NODE EPMD_PORT
+# node_env WORKDIR NODE EPMD_PORT [ROOT]
+# ROOT: the prefix of a version kept outside the system (versions.sh), whose
+# Erlang (erl, epmd, escript) must come first on PATH; empty for the system's.
 node_env() {
   local w=$1
+  [[ -z ${4:-} ]] || export PATH=$4/usr/lib/erlang/bin:$PATH
   export HOME=$w  # the Erlang cookie lives in $HOME/.erlang.cookie
   export RABBITMQ_NODENAME=$2
   export RABBITMQ_USE_LONGNAME=false
@@ -28,4 +31,19 @@ alive() {
   [[ -n $1 ]] && stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
   stat=${stat##*) }  # the state follows the command name in parentheses
   [[ ${stat%% *} != Z ]]
+}
+
+# rabbitmq_installed VERSION ROOT: true when VERSION's files are in place, or
+# says on stderr what to run
+rabbitmq_installed() {
+  if [[ -z $2 ]]; then
+    local have
+    have=$(dpkg-query -W -f='${Version}' rabbitmq-server 2>/dev/null || true)
+    [[ $have == "$1"-* && -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] && return 0
+    echo "RabbitMQ $1 is not installed (the system has '${have:-none}'): run tests/rabbitmq/install.sh" >&2
+    return 1
+  fi
+  [[ -f $2/.complete ]] && return 0
+  echo "RabbitMQ $1 is not extracted into $2: run tests/rabbitmq/install.sh" >&2
+  return 1
 }

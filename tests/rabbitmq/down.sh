@@ -14,7 +14,7 @@ source "$here/common.sh"
 w=${1:?usage: down.sh WORKDIR}
 [[ -f $w/env ]] || { echo "no $w/env: nothing to stop" >&2; exit 0; }
 source "$w/env"
-node_env "$w" "$QSCALER_RABBITMQ_NODE" "$QSCALER_RABBITMQ_EPMD_PORT"
+node_env "$w" "$QSCALER_RABBITMQ_NODE" "$QSCALER_RABBITMQ_EPMD_PORT" "${QSCALER_RABBITMQ_ROOT:-}"
 
 # wait_gone PID TRIES: true once PID has exited (0.1 s per try)
 wait_gone() {
@@ -37,7 +37,7 @@ beam=${QSCALER_RABBITMQ_BEAM_PID:-}
 if alive "$server" || alive "$beam"; then
   # rabbitmqctl needs the node's epmd; without it, go straight to signals.
   if alive "${QSCALER_RABBITMQ_EPMD_PID:-}"; then
-    timeout 60 /usr/lib/rabbitmq/bin/rabbitmqctl -q -n "$QSCALER_RABBITMQ_NODE" stop \
+    timeout 60 "${QSCALER_RABBITMQ_ROOT:-}/usr/lib/rabbitmq/bin/rabbitmqctl" -q -n "$QSCALER_RABBITMQ_NODE" stop \
       >>"$w/log/down.log" 2>&1 || echo "rabbitmqctl stop failed; terminating by PID" >&2
   fi
   wait_gone "$beam" 100

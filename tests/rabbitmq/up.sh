@@ -50,11 +50,16 @@
 # /usr/lib/rabbitmq/bin/rabbitmq-server (the upstream script) directly, which
 # works as root and as any user who can write WORKDIR.
 #
+# Version: QSCALER_RABBITMQ_VERSION picks one of versions.sh's versions (default:
+# the first, the system package). A version kept in a prefix (extract.sh) runs
+# from there: its `erl`, `epmd` and scripts come first on PATH.
+#
 # Needs only what the rabbitmq-server package pulls in (erlang, openssl,
 # python3) plus bash and util-linux's setsid.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/common.sh"
+source "$here/versions.sh"
 
 w=${1:-$(mktemp -d -t qscaler-rabbitmq.XXXXXX)}
 mkdir -p "$w"
@@ -75,6 +80,7 @@ if [[ -f $w/env ]]; then
   dist_port=$QSCALER_RABBITMQ_DIST_PORT
   epmd_port=$QSCALER_RABBITMQ_EPMD_PORT
   stats_ms=$QSCALER_RABBITMQ_STATS_INTERVAL_MS
+  version=$QSCALER_RABBITMQ_VERSION
 else
   node=${QSCALER_RABBITMQ_NODE:-qscaler-test-$(openssl rand -hex 4)@localhost}
   user=qscaler-admin
@@ -87,7 +93,10 @@ else
   dist_port=${QSCALER_RABBITMQ_DIST_PORT:-$(free_port)}
   epmd_port=${QSCALER_RABBITMQ_EPMD_PORT:-$(free_port)}
   stats_ms=${QSCALER_RABBITMQ_STATS_INTERVAL_MS:-1000}
+  version=${QSCALER_RABBITMQ_VERSION:-${QSCALER_RABBITMQ_VERSIONS%% *}}
 fi
+root=$(rabbitmq_root "$version") || exit 2
+rabbitmq_installed "$version" "$root" || exit 2
 [[ $stats_ms =~ ^[1-9][0-9]*$ ]] ||
   { echo "QSCALER_RABBITMQ_STATS_INTERVAL_MS must be a number of milliseconds, not '$stats_ms'" >&2; exit 1; }
 sample_s=$(((stats_ms + 999) / 1000))
@@ -151,7 +160,7 @@ echo '[rabbitmq_management,rabbitmq_prometheus].' >"$w/enabled_plugins"
 : >"$w/rabbitmq-env.conf"
 
 # Everything the node and the CLI tools read comes from here, never from /etc.
-node_env "$w" "$node" "$epmd_port"
+node_env "$w" "$node" "$epmd_port" "$root"
 export RABBITMQ_CONFIG_FILE=$w/rabbitmq.conf
 export RABBITMQ_CONFIG_FILES=$w/conf.d
 export RABBITMQ_ADVANCED_CONFIG_FILE=$w/advanced.config
@@ -176,13 +185,13 @@ epmd -port "$epmd_port" -names >/dev/null 2>&1 || { kill "$epmd_pid"; echo "epmd
 
 # setsid: the node gets its own session and process group, so signals meant for
 # the test runner's terminal do not reach it, and down.sh can clean up the group.
-setsid /usr/lib/rabbitmq/bin/rabbitmq-server >"$w/log/server.out" 2>&1 </dev/null &
+setsid "$root/usr/lib/rabbitmq/bin/rabbitmq-server" >"$w/log/server.out" 2>&1 </dev/null &
 server_pid=$!
 
 write_env() {
   {
     local k v
-    for k in WORKDIR NODE USER PASSWORD AMQP_PORT AMQPS_PORT MGMT_PORT MGMT_TLS_PORT \
+    for k in VERSION ROOT WORKDIR NODE USER PASSWORD AMQP_PORT AMQPS_PORT MGMT_PORT MGMT_TLS_PORT \
       PROMETHEUS_PORT DIST_PORT EPMD_PORT STATS_INTERVAL_MS CA_FILE MGMT_URL HTTPS_URL \
       AMQP_URL AMQPS_URL PROMETHEUS_URL PID BEAM_PID EPMD_PID READY_SECONDS; do
       v=${vals[$k]:-}
@@ -192,7 +201,7 @@ write_env() {
   mv "$w/env.tmp" "$w/env"
 }
 declare -A vals=(
-  [WORKDIR]=$w [NODE]=$node [USER]=$user [PASSWORD]=$password
+  [VERSION]=$version [ROOT]=$root [WORKDIR]=$w [NODE]=$node [USER]=$user [PASSWORD]=$password
   [AMQP_PORT]=$amqp_port [AMQPS_PORT]=$amqps_port [MGMT_PORT]=$mgmt_port
   [MGMT_TLS_PORT]=$mgmt_tls_port [PROMETHEUS_PORT]=$prom_port [DIST_PORT]=$dist_port
   [EPMD_PORT]=$epmd_port [STATS_INTERVAL_MS]=$stats_ms [CA_FILE]=$t/ca.crt
@@ -229,5 +238,5 @@ vals[BEAM_PID]=$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || true)
 vals[READY_SECONDS]=$(python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" \
   "$started" "$(date +%s.%N)")
 write_env
-echo "RabbitMQ node $node ready in ${vals[READY_SECONDS]} s (management on 127.0.0.1:$mgmt_port)" >&2
+echo "RabbitMQ $version node $node ready in ${vals[READY_SECONDS]} s (management on 127.0.0.1:$mgmt_port)" >&2
 echo "$w"
