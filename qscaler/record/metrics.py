@@ -70,6 +70,25 @@ class Metrics:
             w,
             registry=registry,
         )
+        self.forecast_replicas = Gauge(
+            "qscaler_forecast_replicas",
+            "Replicas the forecast of recurring load asks to have ready now (0: none due); "
+            "applied unless the workload's forecast is in shadow mode.",
+            w,
+            registry=registry,
+        )
+        self.forecast_period = Gauge(
+            "qscaler_forecast_period_seconds",
+            "The recurring-load period learned from the publish rate (0: none learned).",
+            w,
+            registry=registry,
+        )
+        self.forecast_trust = Gauge(
+            "qscaler_forecast_trust",
+            "Trust in the next forecast, 0 to 1: halved by each burst that did not come.",
+            w,
+            registry=registry,
+        )
         self.backlog = Gauge(
             "qscaler_backlog_messages",
             "The backlog the policy sizes for (count and aggregate applied).",
@@ -186,7 +205,8 @@ class Metrics:
         """Every per-workload gauge, for removing a workload's series."""
         return (
             self.publish_rate, self.ack_rate, self.consumers, self.queues_matched,
-            self.throughput, self.backlog, self.replicas_current, self.replicas_desired,
+            self.throughput, self.forecast_replicas, self.forecast_period, self.forecast_trust,
+            self.backlog, self.replicas_current, self.replicas_desired,
             self.replicas_recommended, self.replicas_applied, self.replicas_min,
             self.replicas_max, self.spec_replicas, self.dry_run, self.binding_valid,
         )  # fmt: skip

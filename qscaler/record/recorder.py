@@ -182,6 +182,10 @@ class Reporter:
             series.set(m.ack_rate, d["ack_rate"])
         if decision.throughput is not None:
             series.set(m.throughput, decision.throughput)
+        if "forecast_replicas" in d:
+            series.set(m.forecast_replicas, d["forecast_replicas"])
+            series.set(m.forecast_period, d.get("forecast_period_seconds", 0.0))
+            series.set(m.forecast_trust, d.get("forecast_trust", 0.0))
 
     def _series_of(self, ref: WorkloadRef) -> _Series:
         series = self._series.get(ref)

@@ -58,6 +58,7 @@ def _workload(o: Outcome) -> dict[str, Any]:
             "max_replicas": p.max_replicas,
             "cooldown_seconds": p.cooldown_seconds,
             "mode": p.mode.value,
+            "forecast": p.forecast.value,
         }
     if o.observation is not None:
         entry["observation"] = _observation(o.observation, o.reason is Reason.QUEUE_MISSING)
@@ -70,6 +71,12 @@ def _workload(o: Outcome) -> dict[str, Any]:
             "reason": d.reason.value,
             "message": d.message,
         }
+        if "forecast_replicas" in d.details:
+            entry["forecast"] = {
+                "replicas": int(d.details["forecast_replicas"]),
+                "period_seconds": d.details.get("forecast_period_seconds") or None,
+                "trust": d.details.get("forecast_trust"),
+            }
     if o.plan is not None:
         entry["planned"] = o.plan.applied
         entry["applied"] = o.plan.applied if in_force(o) else None
@@ -128,9 +135,26 @@ def render_table(document: dict[str, Any]) -> str:
     )  # fmt: skip
     rows = [header, *(_row(w) for w in document["workloads"])]
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows
-    )
+    table = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in rows]
+    return "\n".join(table + _forecast_lines(document["workloads"]))
+
+
+def _forecast_lines(workloads: list[dict[str, Any]]) -> list[str]:
+    """One line per workload that has learned a recurring-load period."""
+    lines = []
+    for w in workloads:
+        forecast = w.get("forecast")
+        if not forecast or not forecast.get("period_seconds"):
+            continue
+        shadow = (w.get("policy") or {}).get("forecast") == "shadow"
+        due = forecast["replicas"]
+        lines.append(
+            f"forecast {w['namespace']}/{w['workload']}: period {forecast['period_seconds']:g}s, "
+            f"trust {forecast['trust']:.2f}, "
+            + (f"{due} replicas due ahead of a burst" if due else "no burst due")
+            + (" (shadow: not applied)" if shadow else "")
+        )
+    return lines
 
 
 def _row(w: dict[str, Any]) -> tuple[str, ...]:
