@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry
 
 from qscaler.bindings_file import load_bindings
+from qscaler.brokers import Broker, load_brokers
+from qscaler.core.binding import DEFAULT_BROKER
 from qscaler.errors import SettingsError
 from qscaler.loop import AlwaysLeader, ClusterView, Controller, Leadership, LoopConfig, ScaleWriter
 from qscaler.probe import ActivationProbe
@@ -42,19 +44,19 @@ log = logging.getLogger("qscaler")
 PROBE_CONNECTION_NAME = "qscaler-activation-probe"
 
 
-def make_source(settings: Settings) -> QueueSource:
-    """The queue source the settings ask for."""
-    if settings.source == "prometheus":
-        from qscaler.sources.prometheus import PrometheusSource
-
-        return PrometheusSource.from_settings(settings)
-    if settings.source == "amqp":
+def make_source(broker: Broker) -> QueueSource:
+    """The queue source of one broker, of the kind it names."""
+    if broker.source == "amqp":
         from qscaler.sources.amqp import AmqpSource
 
-        return AmqpSource.from_settings(settings)
+        return AmqpSource.from_broker(broker)
+    if broker.source == "prometheus":
+        from qscaler.sources.prometheus import PrometheusSource
+
+        return PrometheusSource.from_broker(broker)
     from qscaler.sources.management import ManagementSource
 
-    return ManagementSource.from_settings(settings)
+    return ManagementSource.from_broker(broker)
 
 
 @dataclass
@@ -67,7 +69,7 @@ class Runtime:
     stoppers: list[Callable[[], None]] = field(default_factory=list)
     server: ThreadingHTTPServer | None = None
     stop_event: threading.Event = field(default_factory=threading.Event)
-    probe: ActivationProbe | None = None
+    probes: dict[str, ActivationProbe] = field(default_factory=dict)  # by broker
     probe_seconds: float = 1.0
 
     def stop(self) -> None:
@@ -107,11 +109,15 @@ def build_runtime(
         # Serve first: the probes answer (not ready yet) while the caches list.
         server = _serve(settings, registry, health, reporter)
         stoppers.append(_closer(server))
-    source = make_source(settings)
-    stoppers.append(source.close)
-    probe = None if one_shot else make_probe(settings)
-    if probe is not None:
-        stoppers.append(probe.close)
+    brokers = load_brokers(settings)
+    sources = {name: make_source(broker) for name, broker in brokers.items()}
+    stoppers.extend(source.close for source in sources.values())
+    probes = {}
+    for name, broker in brokers.items():
+        probe = None if one_shot else make_probe(broker, settings)
+        if probe is not None:
+            probes[name] = probe
+            stoppers.append(probe.close)
     cluster: ClusterView
     cache: ClusterCache | None = None
     writer: ScaleWriter | None = None
@@ -127,13 +133,14 @@ def build_runtime(
         cluster = cache
     controller = Controller(
         cluster=cluster,
-        source=source,
+        source=sources.pop(DEFAULT_BROKER),
+        brokers=sources,
         writer=writer,
         recorder=reporter,
         clock=time.monotonic,
         leadership=leadership,
         config=LoopConfig(
-            defaults=settings.process_defaults(),
+            defaults=settings.process_defaults(tuple(brokers)),
             rate_smoothing_seconds=settings.rate_smoothing_seconds,
             dry_run=settings.dry_run,
         ),
@@ -143,7 +150,7 @@ def build_runtime(
     collect_garbage_less_often()
     return Runtime(
         controller, metrics, health, stoppers, server,
-        probe=probe, probe_seconds=settings.activation_probe_seconds,
+        probes=probes, probe_seconds=settings.activation_probe_seconds,
     )  # fmt: skip
 
 
@@ -159,24 +166,26 @@ def collect_garbage_less_often() -> None:
     gc.set_threshold(10_000, 10, 10)
 
 
-def make_probe(settings: Settings) -> ActivationProbe | None:
-    """The activation probe the settings ask for, or None when it is off.
+def make_probe(broker: Broker, settings: Settings) -> ActivationProbe | None:
+    """The activation probe of one broker, or None when it is off.
 
-    It has AMQP connections of its own (one per vhost it probes), apart from
-    the source's: it runs on its own thread. They are named
+    It speaks AMQP, so it runs only for a broker with an AMQP URL (for the
+    default broker: `QSCALER_AMQP_URL` set, or `QSCALER_SOURCE=amqp`). It has
+    AMQP connections of its own (one per vhost it probes), apart from the
+    source's, and runs on its own thread. They are named
     "qscaler-activation-probe" so that a broker operator can tell them apart.
     """
-    seconds = settings.activation_probe_interval()
-    if seconds is None:
+    if broker.amqp_url is None or not settings.activation_probe_seconds:
         log.info(
-            "activation probe off (QSCALER_ACTIVATION_PROBE_SECONDS=%g, QSCALER_AMQP_URL %s)",
+            "activation probe of broker %s off (QSCALER_ACTIVATION_PROBE_SECONDS=%g, AMQP URL %s)",
+            broker.name,
             settings.activation_probe_seconds,
-            "set" if "amqp_url" in settings.model_fields_set else "not set",
+            "set" if broker.amqp_url else "not set",
         )
         return None
     from qscaler.sources.amqp import AmqpSource
 
-    source = AmqpSource.from_settings(settings, connection_name=PROBE_CONNECTION_NAME)
+    source = AmqpSource.from_broker(broker, connection_name=PROBE_CONNECTION_NAME)
     return ActivationProbe(source, max_queues=settings.activation_probe_max_queues)
 
 
@@ -272,12 +281,14 @@ def run_forever(runtime: Runtime, interval: float, once: bool = False) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-    probing = None
-    if runtime.probe is not None and not once:
-        probing = threading.Thread(
-            target=_probe_forever, args=(runtime, runtime.probe), name="probe", daemon=True
+    probing = [
+        threading.Thread(
+            target=_probe_forever, args=(runtime, name, probe), name=f"probe-{name}", daemon=True
         )
-        probing.start()
+        for name, probe in ({} if once else runtime.probes).items()
+    ]
+    for thread in probing:
+        thread.start()
     try:
         while not runtime.stop_event.is_set():
             started = time.monotonic()
@@ -291,22 +302,25 @@ def run_forever(runtime: Runtime, interval: float, once: bool = False) -> None:
             runtime.stop_event.wait(max(0.0, interval - (time.monotonic() - started)))
     finally:
         runtime.stop_event.set()
-        if probing is not None:
-            probing.join(timeout=30)
+        for thread in probing:
+            thread.join(timeout=30)
         runtime.stop()
 
 
-def _probe_forever(runtime: Runtime, probe: ActivationProbe) -> None:
-    """A round every `probe_seconds` (start to start) until stopped."""
+def _probe_forever(runtime: Runtime, broker: str, probe: ActivationProbe) -> None:
+    """A round of `broker`'s probe every `probe_seconds` (start to start) until
+    stopped; each broker's probe has a thread, so a broker that hangs delays
+    only its own workloads' wakes."""
     try:
         due = time.monotonic() + runtime.probe_seconds
         while not runtime.stop_event.wait(max(0.0, due - time.monotonic())):
             due = time.monotonic() + runtime.probe_seconds
             try:
-                found = probe.check(runtime.controller.sleepers())
+                found = probe.check(runtime.controller.sleepers(broker))
                 if found is not None:
-                    log.info("activation probe: waking %s", ", ".join(str(r) for r in found.refs))
-                    runtime.controller.wake(found.refs, found.ready)
+                    woken = ", ".join(str(r) for r in found.refs)
+                    log.info("activation probe of broker %s: waking %s", broker, woken)
+                    runtime.controller.wake(found.refs, found.ready, broker)
             except Exception:  # the probe must outlive any one bad round
                 log.exception("activation probe failed")
     finally:

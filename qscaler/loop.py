@@ -22,24 +22,23 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from qscaler.core.actuation import Plan, held_count, hpas_by_target, plan, plan_release
-from qscaler.core.binding import ProcessDefaults, parse_binding
+from qscaler.core.binding import DEFAULT_BROKER, ProcessDefaults, parse_binding
 from qscaler.core.decide import decide
-from qscaler.core.model import History, Observation, VhostSnapshot
+from qscaler.core.model import History, Observation
 from qscaler.core.policy import Mode, Policy
-from qscaler.core.rates import RateSmoother
 from qscaler.core.reasons import Reason
-from qscaler.core.select import QueueMatcher, VhostView, observe, raise_ready
+from qscaler.core.select import VhostView, observe, raise_ready
 from qscaler.core.wake import Ready, Sleeper, sleeper
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.errors import BindingError, KubeError, KubeNotFound, SourceError
 from qscaler.outcome import CycleReport, Outcome
-from qscaler.sources import QueueSource, VhostRequest
+from qscaler.poll import BrokerReader, Where, where
+from qscaler.sources import QueueSource
 
 log = logging.getLogger("qscaler.loop")
 
@@ -83,8 +82,10 @@ class Recorder(Protocol):
         """Report one workload's outcome of this cycle."""
         ...
 
-    def source_read(self, vhost: str, error: SourceError | None, at: float) -> None:
-        """Report one vhost read."""
+    def source_read(
+        self, vhost: str, error: SourceError | None, at: float, broker: str = DEFAULT_BROKER
+    ) -> None:
+        """Report one vhost read (of `broker`)."""
         ...
 
     def cycle(self, report: CycleReport) -> None:
@@ -121,21 +122,22 @@ class Controller:
         clock: Callable[[], float],
         leadership: Leadership | None = None,
         config: LoopConfig | None = None,
+        brokers: Mapping[str, QueueSource] | None = None,
     ) -> None:
+        """`source` reads the default broker; `brokers`, the named ones (by name)."""
         self.cluster = cluster
-        self.source = source
         self.writer = writer
         self.recorder = recorder
         self.clock = clock
         self.leadership = leadership or AlwaysLeader()
         self.config = config or LoopConfig()
-        self.smoother = RateSmoother(self.config.rate_smoothing_seconds)
-        # Pattern budgets are real seconds whatever `clock` is (the simulator's is not).
-        self.matcher = QueueMatcher(clock=time.monotonic)
+        self.reader = BrokerReader(
+            {DEFAULT_BROKER: source, **(brokers or {})}, self.config.rate_smoothing_seconds, clock
+        )
         self.histories: dict[WorkloadRef, History] = {}
         self._policies: dict[WorkloadRef, tuple[object, Policy | BindingError]] = {}
         self._written: dict[WorkloadRef, _Written] = {}
-        self._views: dict[str, VhostView] = {}  # the last cycle's, for `wake`
+        self._views: dict[Where, VhostView] = {}  # the last cycle's, for `wake`
         self._lock = threading.Lock()  # cycle vs wake: see the module docstring
 
     def cycle(self) -> CycleReport:
@@ -150,14 +152,17 @@ class Controller:
                 self.recorder.cycle(report)
                 return report
             bindings = [(w, ambiguous.get(w.ref) or self._policy(w)) for w in workloads]
-        views, errors = self._read_queues([p for _, p in bindings if isinstance(p, Policy)])
+        views, errors = self.reader.read(
+            [p for _, p in bindings if isinstance(p, Policy)], self._source_read
+        )
         with self._lock:
             self._views = views
             now = self.clock()
             outcomes = [self._one(w, hpas.get(w.ref), p, views, errors, now) for w, p in bindings]
             self._release_orphans({w.ref for w in workloads}, hpas)
             self._forget({w.ref for w in workloads})
-            report = CycleReport(started, self.clock(), True, tuple(outcomes), errors)
+            shown = {where(key): error for key, error in errors.items()}
+            report = CycleReport(started, self.clock(), True, tuple(outcomes), shown)
             self.recorder.cycle(report)
         return report
 
@@ -166,9 +171,9 @@ class Controller:
 
     # --- the activation fast path ---
 
-    def sleepers(self) -> list[Sleeper]:
-        """Workloads held at 0 replicas that an activation probe may wake (none
-        for a follower). Reads the cluster view: no API call."""
+    def sleepers(self, broker: str = DEFAULT_BROKER) -> list[Sleeper]:
+        """Workloads of `broker` held at 0 replicas that its activation probe may
+        wake (none for a follower). Reads the cluster view: no API call."""
         if not self.leadership.is_leader():
             return []
         found = []
@@ -176,7 +181,7 @@ class Controller:
             hpas, ambiguous = hpas_by_target(self.cluster.hpas())
             for workload in self.cluster.workloads():
                 policy = ambiguous.get(workload.ref) or self._policy(workload)
-                if isinstance(policy, BindingError):
+                if isinstance(policy, BindingError) or policy.queues.broker != broker:
                     continue
                 _, current = self._current(workload, hpas.get(workload.ref))
                 one = sleeper(workload.ref, policy, current)
@@ -184,11 +189,13 @@ class Controller:
                     found.append(one)
         return found
 
-    def wake(self, refs: Sequence[WorkloadRef], ready: Ready) -> list[Outcome]:
+    def wake(
+        self, refs: Sequence[WorkloadRef], ready: Ready, broker: str = DEFAULT_BROKER
+    ) -> list[Outcome]:
         """Decide and act for `refs` now, before the next cycle.
 
         Each is observed from the last cycle's view of its vhost with `ready`
-        (a probe's real-time counts) raised in, never lowered; the rest of the
+        (the real-time counts of `broker`'s probe) raised in, never lowered; the rest of the
         cycle's work (other workloads, vhost reads, cycle report) waits for the
         next cycle. A workload whose vhost the last cycle could not read is
         left to the next cycle too.
@@ -202,11 +209,11 @@ class Controller:
                 policy = ambiguous.get(workload.ref) or self._policy(workload)
                 if workload.ref not in wanted or isinstance(policy, BindingError):
                     continue
-                vhost = policy.queues.vhost
-                view = self._views.get(vhost)
-                if view is None:
+                key = (policy.queues.broker, policy.queues.vhost)
+                view = self._views.get(key)
+                if key[0] != broker or view is None:
                     continue
-                views = {vhost: raise_ready(view, ready.get(vhost, {}))}
+                views = {key: raise_ready(view, ready.get(key[1], {}))}
                 hpa = hpas.get(workload.ref)
                 outcomes.append(self._one(workload, hpa, policy, views, {}, now))
         return outcomes
@@ -229,34 +236,8 @@ class Controller:
 
     # --- observe ---
 
-    def _read_queues(
-        self, policies: Sequence[Policy]
-    ) -> tuple[dict[str, VhostView], dict[str, str]]:
-        views: dict[str, VhostView] = {}
-        errors: dict[str, str] = {}
-        for request in _requests(policies):
-            try:
-                snapshot = self._read(request)
-            except SourceError as exc:
-                errors[request.vhost] = str(exc)
-                self.recorder.source_read(request.vhost, exc, self.clock())
-                continue
-            self.recorder.source_read(request.vhost, None, snapshot.read_at)
-            views[request.vhost] = VhostView.of(snapshot, self.smoother.smooth(snapshot))
-        return views, errors
-
-    def _read(self, request: VhostRequest) -> VhostSnapshot:
-        """Read one vhost; a source's unexpected exception fails that vhost only."""
-        try:
-            return self.source.read(request)
-        except SourceError:
-            raise
-        except Exception as exc:  # a bug in a source must not stop the other vhosts
-            log.exception("unexpected error reading vhost %r", request.vhost)
-            raise SourceError(
-                f"unexpected {type(exc).__name__} while reading vhost {request.vhost!r} "
-                "(logged with its traceback)"
-            ) from exc
+    def _source_read(self, broker: str, vhost: str, error: SourceError | None, at: float) -> None:
+        self.recorder.source_read(vhost, error, at, broker=broker)
 
     # --- decide and act ---
 
@@ -265,8 +246,8 @@ class Controller:
         workload: Workload,
         hpa: Hpa | None,
         policy: Policy | BindingError,
-        views: Mapping[str, VhostView],
-        errors: Mapping[str, str],
+        views: Mapping[Where, VhostView],
+        errors: Mapping[Where, str],
         now: float,
     ) -> Outcome:
         if isinstance(policy, BindingError):
@@ -285,15 +266,15 @@ class Controller:
         workload: Workload,
         hpa: Hpa | None,
         policy: Policy,
-        views: Mapping[str, VhostView],
-        errors: Mapping[str, str],
+        views: Mapping[Where, VhostView],
+        errors: Mapping[Where, str],
         now: float,
     ) -> Outcome:
-        vhost = policy.queues.vhost
-        if vhost in errors:
-            observation = Observation(queues=(), observed_at=None, error=errors[vhost])
+        key = (policy.queues.broker, policy.queues.vhost)
+        if key in errors:
+            observation = Observation(queues=(), observed_at=None, error=errors[key])
         else:
-            observation = observe(policy.queues, views.get(vhost), self.matcher)
+            observation = observe(policy.queues, views.get(key), self.reader.matcher(key[0]))
         written, current = self._current(workload, hpa)
         history = self.histories.get(workload.ref, History())
         decision, self.histories[workload.ref] = decide(observation, current, policy, history, now)
@@ -376,14 +357,7 @@ class Controller:
             del self._policies[ref]
         for ref in [r for r in self._written if r not in present]:
             del self._written[ref]
-        self.matcher.keep_only(
-            {
-                (policy.queues.vhost, pattern.pattern)
-                for _, policy in self._policies.values()
-                if isinstance(policy, Policy)
-                for pattern in policy.queues.patterns
-            }
-        )
+        self.reader.keep_only([p for _, p in self._policies.values() if isinstance(p, Policy)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -396,16 +370,3 @@ class _Written:
 
 def _versions(workload: Workload, hpa: Hpa | None) -> tuple[str, str]:
     return workload.resource_version, hpa.resource_version if hpa else ""
-
-
-def _requests(policies: Sequence[Policy]) -> list[VhostRequest]:
-    """One request per vhost covering every binding of that vhost."""
-    names: dict[str, set[str]] = {}
-    listing: dict[str, bool] = {}
-    for policy in policies:
-        vhost = policy.queues.vhost
-        names.setdefault(vhost, set()).update(policy.queues.names)
-        listing[vhost] = listing.get(vhost, False) or bool(policy.queues.patterns)
-    return [
-        VhostRequest(vhost=v, names=frozenset(names[v]), listing=listing[v]) for v in sorted(names)
-    ]

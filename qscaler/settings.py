@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from qscaler.core.binding import ENABLED_LABEL, ProcessDefaults
+from qscaler.core.binding import DEFAULT_BROKER, ENABLED_LABEL, ProcessDefaults
 from qscaler.errors import SettingsError
 
 _SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     password_file: Path | None = None
     tls_ca_file: Path | None = None
     tls_verify: bool = True
+    # More brokers, named by workloads' qscaler.io/broker (qscaler.brokers).
+    brokers_file: Path | None = None
     request_timeout_seconds: float = Field(5.0, gt=0, le=120)
     # 0: one request per vhost (cheapest for the broker); 1-500: paged listings.
     management_page_size: int = Field(0, ge=0, le=500)
@@ -110,13 +112,13 @@ class Settings(BaseSettings):
     def rabbitmq_username(self) -> str:
         """The username, from its file when one is configured."""
         if self.username_file is not None:
-            return _read_secret(self.username_file, "username_file")
+            return read_secret(self.username_file, "QSCALER_USERNAME_FILE")
         return self.username
 
     def rabbitmq_password(self) -> str:
         """The password, from its file when one is configured."""
         if self.password_file is not None:
-            return _read_secret(self.password_file, "password_file")
+            return read_secret(self.password_file, "QSCALER_PASSWORD_FILE")
         return self.password.get_secret_value()
 
     def credentials_reader(self) -> Callable[[], tuple[str, str]] | None:
@@ -135,16 +137,22 @@ class Settings(BaseSettings):
         (`QSCALER_AMQP_URL`, or `QSCALER_SOURCE=amqp`): the default URL points
         at localhost, which a management-only install does not have.
         """
-        amqp = self.source == "amqp" or "amqp_url" in self.model_fields_set
+        amqp = self.amqp_url_given()
         return self.activation_probe_seconds if amqp and self.activation_probe_seconds else None
 
-    def process_defaults(self) -> ProcessDefaults:
-        """The policy knobs that come from settings rather than annotations."""
+    def amqp_url_given(self) -> bool:
+        """True when the default broker is to be reached over AMQP at all."""
+        return self.source == "amqp" or "amqp_url" in self.model_fields_set
+
+    def process_defaults(self, brokers: tuple[str, ...] = (DEFAULT_BROKER,)) -> ProcessDefaults:
+        """The policy knobs that come from settings rather than annotations;
+        `brokers` are the names a workload may choose."""
         return ProcessDefaults(
             stale_after_seconds=self.stale_after_seconds,
             fallback_after_failures=self.fallback_after_failures,
             default_cooldown_seconds=self.default_cooldown_seconds,
             default_rate_aware_cooldown_seconds=self.default_rate_aware_cooldown_seconds,
+            brokers=brokers,
         )
 
     def resolved_lease_namespace(self) -> str:
@@ -156,11 +164,12 @@ class Settings(BaseSettings):
         return os.environ.get("POD_NAMESPACE", "default")
 
 
-def _read_secret(path: Path, name: str) -> str:
+def read_secret(path: Path, name: str) -> str:
+    """The stripped content of a mounted Secret file; `name` says whose, in errors."""
     try:
         return path.read_text().strip()
     except OSError as exc:
-        raise SettingsError(f"QSCALER_{name.upper()} {path}: cannot read ({exc.strerror})") from exc
+        raise SettingsError(f"{name} {path}: cannot read ({exc.strerror})") from exc
 
 
 #: `QSCALER_*` variables that are not settings but are read elsewhere: by

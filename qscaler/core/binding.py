@@ -52,11 +52,15 @@ RATE_WINDOW = PREFIX + "rate-window"
 STANDING_WAIT = PREFIX + "standing-wait"
 SURGE_THRESHOLD = PREFIX + "surge-threshold"
 FORECAST = PREFIX + "forecast"
+BROKER = PREFIX + "broker"
+#: The broker of workloads without `qscaler.io/broker`: the one QSCALER_* settings describe.
+DEFAULT_BROKER = "default"
 
 KNOWN = (
     QUEUES, VHOST, MESSAGES_PER_REPLICA, MIN_REPLICAS, MAX_REPLICAS, COOLDOWN, COUNT,
     AGGREGATE, ACTIVATION_MESSAGES, TARGET_DRAIN_SECONDS, SCALE_UP_LIMIT, SCALE_DOWN_LIMIT,
     FALLBACK_REPLICAS, MODE, TOLERANCE, RATE_WINDOW, STANDING_WAIT, SURGE_THRESHOLD, FORECAST,
+    BROKER,
 )  # fmt: skip
 #: Keys under the prefix that are not policy (the opt-in label, when someone
 #: also writes it as an annotation).
@@ -85,6 +89,8 @@ class ProcessDefaults:
     #: replicas while a queue drains (decide's Draining step), so it needs a
     #: much shorter window to be stable: 30 s measured best in the benchmark.
     default_rate_aware_cooldown_seconds: float = 30.0
+    #: The brokers a workload may name (`qscaler.io/broker`).
+    brokers: tuple[str, ...] = (DEFAULT_BROKER,)
 
 
 class _Reader:
@@ -119,7 +125,7 @@ def parse_binding(
     r = _Reader(annotations)
     _check_unknown_keys(r)
     vhost = r.get(VHOST, "/", _non_empty, "is not a vhost name: it must not be empty")
-    queues = _parse_queues(r, vhost)
+    queues = _parse_queues(r, vhost, _broker(r, defaults.brokers))
     mpr = r.get(MESSAGES_PER_REPLICA, None, _positive_number, "is not a number above 0")
     drain = r.get(
         TARGET_DRAIN_SECONDS, None, _positive_duration,
@@ -243,11 +249,23 @@ def _edits(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _parse_queues(r: _Reader, vhost: str) -> QueueSelector:
+def _broker(r: _Reader, known: tuple[str, ...]) -> str:
+    name = r.raw(BROKER)
+    if name is None:
+        return DEFAULT_BROKER
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(known))}"
+        r.problem(BROKER, name, f"is not a broker of the brokers file; {hint}")
+        return DEFAULT_BROKER
+    return name
+
+
+def _parse_queues(r: _Reader, vhost: str, broker: str) -> QueueSelector:
     value = r.raw(QUEUES)
     if value is None:
         r.problems.append(f"{QUEUES} is required: a comma-separated list of queue names")
-        return QueueSelector(vhost=vhost)
+        return QueueSelector(vhost=vhost, broker=broker)
     names: list[str] = []
     patterns: list[regex.Pattern[str]] = []
     for entry in (e.strip() for e in value.split(",")):
@@ -263,7 +281,7 @@ def _parse_queues(r: _Reader, vhost: str) -> QueueSelector:
             names.append(entry)
     if not names and not patterns and not r.problems:
         r.problem(QUEUES, value, "names no queue: give at least one name or re:<regex>")
-    return QueueSelector(vhost=vhost, names=tuple(names), patterns=tuple(patterns))
+    return QueueSelector(vhost, tuple(names), tuple(patterns), broker)
 
 
 def _compile(r: _Reader, entry: str) -> regex.Pattern[str] | None:

@@ -78,7 +78,7 @@ class StepLimit:
 
 @dataclass(frozen=True, slots=True)
 class QueueSelector:
-    """The queues of one vhost that a workload consumes.
+    """The queues of one vhost on one broker that a workload consumes.
 
     `names` are exact queue names; `patterns` are regular expressions matched
     with search semantics against every queue name of the vhost (anchor them
@@ -89,6 +89,7 @@ class QueueSelector:
     vhost: str
     names: tuple[str, ...] = ()
     patterns: tuple[regex.Pattern[str], ...] = ()
+    broker: str = "default"  # a name from the brokers file (qscaler.brokers)
 
     def describe(self) -> str:
         """The selector as the user wrote it, for tables and Events."""

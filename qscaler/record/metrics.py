@@ -8,7 +8,7 @@ Cardinality is bounded on purpose: per-workload series carry `namespace`,
 `workload` and `kind` only, never a queue name. A `re:` binding can match
 thousands of queues; its queues are summed into the workload's series (and
 counted in `qscaler_queues_matched`), so the number of series grows with
-workloads, not with queues. Vhost labels are allowed: a broker has few.
+workloads, not with queues. Broker and vhost labels are allowed: there are few.
 """
 
 from __future__ import annotations
@@ -148,20 +148,20 @@ class Metrics:
         )
         self.source_errors = Counter(
             "qscaler_source_errors_total",
-            "Failed RabbitMQ reads, by vhost and kind (unavailable, auth, data, ...).",
-            ["vhost", "kind"],
+            "Failed RabbitMQ reads, by broker, vhost and kind (unavailable, auth, data, ...).",
+            ["broker", "vhost", "kind"],
             registry=registry,
         )
         self.source_reads = Counter(
             "qscaler_source_reads_total",
-            "RabbitMQ vhost reads attempted.",
-            ["vhost"],
+            "RabbitMQ vhost reads attempted, by broker and vhost.",
+            ["broker", "vhost"],
             registry=registry,
         )
         self.last_poll = Gauge(
             "qscaler_last_successful_poll_timestamp_seconds",
-            "Unix time of the last successful read of the vhost.",
-            ["vhost"],
+            "Unix time of the last successful read of the vhost of the broker.",
+            ["broker", "vhost"],
             registry=registry,
         )
         self.kube_requests = Counter(

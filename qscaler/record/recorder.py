@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from prometheus_client import Counter, Gauge
 
 from qscaler.core.actuation import baseline
+from qscaler.core.binding import DEFAULT_BROKER
 from qscaler.core.model import Decision
 from qscaler.core.policy import Mode
 from qscaler.core.reasons import HELD_BACK, UNTRUSTED_DATA, Reason
@@ -83,9 +84,9 @@ class Reporter:
         self._held: dict[WorkloadRef, set[str]] = {}
         self._decision_labels: dict[WorkloadRef, set[tuple[str, str]]] = {}
         self._queue_states: set[WorkloadRef] = set()
-        self._polled: set[str] = set()  # vhosts with a last-poll series
-        self._read: set[str] = set()  # vhosts read in the cycle under way
-        self._failing: dict[str, int] = {}  # vhost -> failed reads in a row
+        self._polled: set[tuple[str, str]] = set()  # (broker, vhost) with a last-poll series
+        self._read: set[tuple[str, str]] = set()  # (broker, vhost) read in the cycle under way
+        self._failing: dict[tuple[str, str], int] = {}  # (broker, vhost) -> failed reads in a row
         self._series: dict[WorkloadRef, _Series] = {}
 
     # --- Recorder protocol ---
@@ -105,27 +106,31 @@ class Reporter:
         self._set_held(outcome)
         self._events_and_logs(outcome)
 
-    def source_read(self, vhost: str, error: SourceError | None, at: float) -> None:
-        """Count a vhost read; a failure is logged and counted by kind."""
-        self.metrics.source_reads.labels(vhost).inc()
-        self._read.add(vhost)
+    def source_read(
+        self, vhost: str, error: SourceError | None, at: float, broker: str = DEFAULT_BROKER
+    ) -> None:
+        """Count a vhost read of `broker`; a failure is logged and counted by kind."""
+        self.metrics.source_reads.labels(broker, vhost).inc()
+        self._read.add((broker, vhost))
         if error is None:
-            self._repeats.end(("vhost", vhost))
-            self.metrics.last_poll.labels(vhost).set(self.wall_clock())
-            self._polled.add(vhost)
-            failed = self._failing.pop(vhost, 0)
+            self._repeats.end(("vhost", broker, vhost))
+            self.metrics.last_poll.labels(broker, vhost).set(self.wall_clock())
+            self._polled.add((broker, vhost))
+            failed = self._failing.pop((broker, vhost), 0)
             if failed:
                 sources_log.info(
-                    "reading vhost %r works again after %d failed read(s)", vhost, failed,
-                    extra={"fields": {"vhost": vhost, "failed_reads": failed}},
+                    "reading vhost %r%s works again after %d failed read(s)",
+                    vhost, _of(broker), failed,
+                    extra={"fields": {"broker": broker, "vhost": vhost, "failed_reads": failed}},
                 )  # fmt: skip
             return
-        self._failing[vhost] = self._failing.get(vhost, 0) + 1
-        self.metrics.source_errors.labels(vhost, error.kind).inc()
-        fields: dict[str, object] = {"vhost": vhost, "kind": error.kind}
-        if self._repeats.due(("vhost", vhost), _problem(error.kind, str(error)), fields):
+        self._failing[(broker, vhost)] = self._failing.get((broker, vhost), 0) + 1
+        self.metrics.source_errors.labels(broker, vhost, error.kind).inc()
+        fields: dict[str, object] = {"broker": broker, "vhost": vhost, "kind": error.kind}
+        if self._repeats.due(("vhost", broker, vhost), _problem(error.kind, str(error)), fields):
+            of = _of(broker)
             errors_log.warning(
-                "reading vhost %r failed: %s", vhost, error, extra={"fields": fields}
+                "reading vhost %r%s failed: %s", vhost, of, error, extra={"fields": fields}
             )
 
     def cycle(self, report: CycleReport) -> None:
@@ -144,8 +149,8 @@ class Reporter:
         self.metrics.workloads.set(len(report.outcomes))
         self.metrics.invalid_bindings.set(sum(1 for o in report.outcomes if o.policy is None))
         self._remove_departed({o.ref for o in report.outcomes})
-        for vhost in self._polled - read:  # no binding reads it any more
-            _remove(self.metrics.last_poll, (vhost,))
+        for key in self._polled - read:  # no binding reads it any more
+            _remove(self.metrics.last_poll, key)
         self._polled &= read
         self._failing = {v: n for v, n in self._failing.items() if v in read}
 
@@ -401,3 +406,8 @@ def _describe_write(outcome: Outcome) -> str:
     if hpa is not None and planned.restore_hpa:
         parts.append(f"restore HPA {hpa.name} minReplicas to {baseline(hpa)}")
     return "; ".join(parts) + f" ({decision.message})"
+
+
+def _of(broker: str) -> str:
+    """ " of broker NAME" in log messages, nothing for the default broker."""
+    return "" if broker == DEFAULT_BROKER else f" of broker {broker}"

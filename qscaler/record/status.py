@@ -50,6 +50,7 @@ def _workload(o: Outcome) -> dict[str, Any]:
     if o.policy is not None:
         p = o.policy
         entry["policy"] = {
+            "broker": p.queues.broker,
             "vhost": p.queues.vhost,
             "queues": p.queues.describe(),
             "messages_per_replica": p.messages_per_replica,
@@ -167,6 +168,8 @@ def _row(w: dict[str, Any]) -> tuple[str, ...]:
     queues = policy.get("queues", "-")
     if policy.get("vhost", "/") != "/":
         queues = f"{policy['vhost']}:{queues}"
+    if policy.get("broker", "default") != "default":
+        queues = f"{policy['broker']}/{queues}"
     counts = [_count(obs, key) for key in ("messages_ready", "messages_unacknowledged")]
     rates = [_num((obs or {}).get(key)) for key in ("publish_rate", "ack_rate")]
     return (

@@ -102,7 +102,7 @@ class NoRecorder:
         """Keep the outcome."""
         self.last = outcome
 
-    def source_read(self, vhost: str, error: object, at: float) -> None:
+    def source_read(self, vhost: str, error: object, at: float, broker: str = "") -> None:
         """Ignore."""
 
     def cycle(self, report: CycleReport) -> None:

@@ -56,6 +56,7 @@ import pika
 import pika.exceptions
 from pika.adapters.utils.connection_workflow import AMQPConnectorException
 
+from qscaler.brokers import Broker, default_broker
 from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.errors import (
     SettingsError,
@@ -134,20 +135,26 @@ class AmqpSource:
         self._links: dict[str, _Link] = {}
 
     @classmethod
-    def from_settings(cls, settings: Settings, connection_name: str = "qscaler") -> AmqpSource:
-        """The source `QSCALER_SOURCE=amqp` describes; `connection_name` is what
-        the broker's connection list shows for its connections."""
+    def from_settings(cls, settings: Settings) -> AmqpSource:
+        """The source `QSCALER_SOURCE=amqp` describes."""
+        return cls.from_broker(default_broker(settings))
+
+    @classmethod
+    def from_broker(cls, broker: Broker, connection_name: str = "qscaler") -> AmqpSource:
+        """The AMQP source of one broker; `connection_name` is what the broker's
+        connection list shows for its connections."""
+        assert broker.amqp_url is not None, "only a broker with an AMQP URL speaks AMQP"
         return cls(
-            settings.amqp_url,
-            settings.rabbitmq_username(),
-            settings.rabbitmq_password(),
-            ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
-            verify=settings.tls_verify,
-            timeout_seconds=settings.request_timeout_seconds,
+            broker.amqp_url,
+            broker.rabbitmq_username(),
+            broker.rabbitmq_password(),
+            ca_file=str(broker.tls_ca_file) if broker.tls_ca_file else None,
+            verify=broker.tls_verify,
+            timeout_seconds=broker.request_timeout_seconds,
             heartbeat_seconds=math.ceil(
-                max(settings.request_timeout_seconds, settings.poll_interval_seconds)
+                max(broker.request_timeout_seconds, broker.poll_interval_seconds)
             ),
-            credentials=settings.credentials_reader(),
+            credentials=broker.credentials_reader(),
             connection_name=connection_name,
         )
 

@@ -65,6 +65,7 @@ from urllib.parse import quote
 
 import httpx
 
+from qscaler.brokers import Broker, default_broker
 from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.errors import (
     SettingsError,
@@ -176,15 +177,20 @@ class ManagementSource:
     @classmethod
     def from_settings(cls, settings: Settings) -> ManagementSource:
         """The source `QSCALER_SOURCE=management` describes."""
+        return cls.from_broker(default_broker(settings))
+
+    @classmethod
+    def from_broker(cls, broker: Broker) -> ManagementSource:
+        """The management source of one broker (the default or a brokers-file entry)."""
         return cls.connect(
-            settings.management_url,
-            settings.rabbitmq_username(),
-            settings.rabbitmq_password(),
-            ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
-            verify=settings.tls_verify,
-            timeout_seconds=settings.request_timeout_seconds,
-            credentials=settings.credentials_reader(),
-            page_size=settings.management_page_size,
+            broker.management_url,
+            broker.rabbitmq_username(),
+            broker.rabbitmq_password(),
+            ca_file=str(broker.tls_ca_file) if broker.tls_ca_file else None,
+            verify=broker.tls_verify,
+            timeout_seconds=broker.request_timeout_seconds,
+            credentials=broker.credentials_reader(),
+            page_size=broker.management_page_size,
         )
 
     def __repr__(self) -> str:

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING
 
 import httpx
 
+from qscaler.brokers import Broker, default_broker
 from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.errors import (
     SettingsError,
@@ -177,18 +178,23 @@ class PrometheusSource:
     @classmethod
     def from_settings(cls, settings: Settings) -> PrometheusSource:
         """The source `QSCALER_SOURCE=prometheus` describes."""
+        return cls.from_broker(default_broker(settings))
+
+    @classmethod
+    def from_broker(cls, broker: Broker) -> PrometheusSource:
+        """The Prometheus source of one broker (the default or a brokers-file entry)."""
         config = PrometheusConfig(
-            urls=tuple(settings.prometheus_urls),
-            dns_name=settings.prometheus_dns_name,
-            management_url=settings.management_url,
-            username=settings.rabbitmq_username(),
-            password=settings.rabbitmq_password(),
-            port=settings.prometheus_port,
-            scheme=settings.prometheus_scheme,
-            ca_file=str(settings.tls_ca_file) if settings.tls_ca_file else None,
-            verify=settings.tls_verify,
-            timeout_seconds=settings.request_timeout_seconds,
-            max_bytes=settings.prometheus_max_bytes,
+            urls=broker.prometheus_urls,
+            dns_name=broker.prometheus_dns_name,
+            management_url=broker.management_url,
+            username=broker.rabbitmq_username(),
+            password=broker.rabbitmq_password(),
+            port=broker.prometheus_port,
+            scheme=broker.prometheus_scheme,
+            ca_file=str(broker.tls_ca_file) if broker.tls_ca_file else None,
+            verify=broker.tls_verify,
+            timeout_seconds=broker.request_timeout_seconds,
+            max_bytes=broker.prometheus_max_bytes,
         )
         return cls.connect(config)
 

@@ -311,7 +311,10 @@ def test_the_activation_probe_wakes_a_zero_replica_deployment_between_polls(
         ENABLED,
     )
     qscaler = start_qscaler(poll_interval_seconds="3600", amqp_url=broker.amqp_url)
-    wait_for("the first read", lambda: qscaler.metric("qscaler_source_reads_total", vhost=vhost))
+    wait_for(
+        "the first read",
+        lambda: qscaler.metric("qscaler_source_reads_total", broker="default", vhost=vhost),
+    )
     reads = qscaler.metric_sum("qscaler_source_reads_total")
     broker.publish(vhost, "work", 30, atomic=True)
     wait_for("woken", lambda: control_plane.replicas(namespace, "worker") > 0, timeout=30)

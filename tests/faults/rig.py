@@ -196,7 +196,7 @@ class Rig:
 
     def source_errors(self, vhost: str, kind: str) -> float:
         """qscaler_source_errors_total{vhost, kind}."""
-        return self.value("qscaler_source_errors_total", vhost=vhost, kind=kind)
+        return self.value("qscaler_source_errors_total", broker="default", vhost=vhost, kind=kind)
 
     def scale_downs(self) -> float:
         """Every decision with direction="down" in the registry, summed over workloads."""

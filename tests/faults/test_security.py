@@ -75,7 +75,10 @@ def start_qscaler(tmp_path: Path, reader: Reader, vhost: str, broker: Broker) ->
 
 
 def errors(process: QscalerProcess, vhost: str, kind: str) -> float:
-    return process.metric("qscaler_source_errors_total", vhost=vhost, kind=kind) or 0.0
+    return (
+        process.metric("qscaler_source_errors_total", broker="default", vhost=vhost, kind=kind)
+        or 0.0
+    )
 
 
 def desired(process: QscalerProcess) -> float | None:

@@ -22,6 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from qscaler.app import PROBE_CONNECTION_NAME, Runtime, make_probe, run_forever
 from qscaler.bindings_file import StaticCluster
+from qscaler.brokers import default_broker
 from qscaler.core.actuation import Plan
 from qscaler.core.wake import Sleeper
 from qscaler.core.workload import Workload, WorkloadRef
@@ -51,7 +52,9 @@ class Outcomes:
     def outcome(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
 
-    def source_read(self, vhost: str, error: SourceError | None, at: float) -> None:
+    def source_read(
+        self, vhost: str, error: SourceError | None, at: float, broker: str = "default"
+    ) -> None:
         pass
 
     def cycle(self, report: CycleReport) -> None:
@@ -90,7 +93,7 @@ def test_a_zero_replica_workload_wakes_on_the_probe_before_the_management_api(
         Metrics(CollectorRegistry()),
         Health(time.monotonic, stuck_after_seconds=3600),
         stoppers=[management.close, probe.close],
-        probe=probe,
+        probes={"default": probe},
         probe_seconds=0.2,
     )
     thread = threading.Thread(target=run_forever, args=(runtime, 3600.0), daemon=True)
@@ -123,7 +126,7 @@ def test_the_probe_s_connections_are_named_for_the_broker_operator(
     settings = load_settings(
         amqp_url=broker.amqp_url, username=broker.user, password=broker.password
     )
-    probe = make_probe(settings)
+    probe = make_probe(default_broker(settings), settings)
     assert probe is not None, "an AMQP URL is set: the probe is on by default"
     try:
         probe.check([Sleeper(WorkloadRef("apps", "w"), vhost, ("orders",), 0)])

@@ -128,7 +128,7 @@ def broker_run(broker: Broker, tmp_path_factory: pytest.TempPathFactory) -> Iter
                     "qscaler_queue_ack_messages_per_second",
                     namespace="shop", workload="orders", kind="Deployment",
                 ),
-                qscaler.metric("qscaler_source_errors_total", vhost=missing, kind="error"),
+                qscaler.metric("qscaler_source_errors_total", broker="default", vhost=missing, kind="error"),
             ),
             lambda seen: seen[0] == 50 and seen[1] is not None and (seen[2] or 0) >= 1,
             timeout=90,

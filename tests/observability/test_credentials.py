@@ -85,7 +85,12 @@ def test_the_password_is_in_no_metric_status_or_log_line(
     try:
         poll_until(
             f"two {kind} errors reported",
-            lambda: qscaler.metric("qscaler_source_errors_total", vhost=vhost, kind=kind) or 0,
+            lambda: (
+                qscaler.metric(
+                    "qscaler_source_errors_total", broker="default", vhost=vhost, kind=kind
+                )
+                or 0
+            ),
             lambda errors: errors >= 2,
             timeout=60,
         )

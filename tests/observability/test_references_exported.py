@@ -162,7 +162,7 @@ def test_in_a_cluster_every_reference_has_samples_and_credentials_stay_out_of_ev
                 qscaler.metric("qscaler_kubernetes_errors_total",
                                verb="patch", resource="deployments/scale", code="403"),
                 qscaler.metric("qscaler_held_back", reason="WriteFailed", **backlog),
-                qscaler.metric("qscaler_source_errors_total", vhost=missing, kind="error"),
+                qscaler.metric("qscaler_source_errors_total", broker="default", vhost=missing, kind="error"),
                 qscaler.metric("qscaler_queue_ack_messages_per_second", **backlog),
             ),
             lambda seen: all(v is not None for v in seen),

@@ -41,14 +41,24 @@ def test_a_follower_that_led_serves_no_workload_or_vhost_series() -> None:
     loop.leadership = leadership
     loop.cycle()
     assert value(registry, "qscaler_replicas_desired", workload="w", **LABELS) == 3
-    assert value(registry, "qscaler_last_successful_poll_timestamp_seconds", vhost="/") is not None
+    assert (
+        value(
+            registry, "qscaler_last_successful_poll_timestamp_seconds", broker="default", vhost="/"
+        )
+        is not None
+    )
 
     leadership.leading = False
     loop.cycle()
     assert value(registry, "qscaler_leader") == 0
     assert value(registry, "qscaler_replicas_desired", workload="w", **LABELS) is None
     assert value(registry, "qscaler_queue_messages", workload="w", state="ready", **LABELS) is None
-    assert value(registry, "qscaler_last_successful_poll_timestamp_seconds", vhost="/") is None
+    assert (
+        value(
+            registry, "qscaler_last_successful_poll_timestamp_seconds", broker="default", vhost="/"
+        )
+        is None
+    )
     assert (value(registry, "qscaler_workloads"), value(registry, "qscaler_invalid_bindings")) == (
         0,
         0,
@@ -64,19 +74,43 @@ def test_an_unbound_vhost_loses_its_poll_timestamp_but_a_failing_one_keeps_it() 
     ]
     loop, registry, _ = controller(workloads, broker, RecordingWriter())
     loop.cycle()
-    last_good = value(registry, "qscaler_last_successful_poll_timestamp_seconds", vhost="flaky")
+    last_good = value(
+        registry, "qscaler_last_successful_poll_timestamp_seconds", broker="default", vhost="flaky"
+    )
     assert last_good is not None
 
     broker.down = frozenset({"flaky"})
     loop.cluster = StaticCluster([workloads[0], workloads[2]])
     loop.cycle()
-    assert value(registry, "qscaler_last_successful_poll_timestamp_seconds", vhost="old") is None
+    assert (
+        value(
+            registry,
+            "qscaler_last_successful_poll_timestamp_seconds",
+            broker="default",
+            vhost="old",
+        )
+        is None
+    )
     # QscalerPollsStale must see the failing vhost age: its last success stays.
     assert (
-        value(registry, "qscaler_last_successful_poll_timestamp_seconds", vhost="flaky")
+        value(
+            registry,
+            "qscaler_last_successful_poll_timestamp_seconds",
+            broker="default",
+            vhost="flaky",
+        )
         == last_good
     )
-    assert value(registry, "qscaler_source_errors_total", vhost="flaky", kind="unavailable") == 1
+    assert (
+        value(
+            registry,
+            "qscaler_source_errors_total",
+            broker="default",
+            vhost="flaky",
+            kind="unavailable",
+        )
+        == 1
+    )
 
 
 def test_a_refused_write_is_held_back_until_a_write_succeeds() -> None:

@@ -61,14 +61,19 @@ def test_queue_view_replicas_and_decisions_in_a_real_scrape(broker_run: BrokerRu
 
 def test_errors_in_a_real_scrape(broker_run: BrokerRun) -> None:
     q, missing = broker_run.qscaler, broker_run.missing_vhost
-    errors = q.metric("qscaler_source_errors_total", vhost=missing, kind="error")
-    reads = q.metric("qscaler_source_reads_total", vhost=missing)
+    errors = q.metric("qscaler_source_errors_total", broker="default", vhost=missing, kind="error")
+    reads = q.metric("qscaler_source_reads_total", broker="default", vhost=missing)
     assert errors is not None
     assert reads is not None
     assert errors >= 1
     assert reads >= errors
-    assert q.metric("qscaler_last_successful_poll_timestamp_seconds", vhost=missing) is None
-    assert q.metric("qscaler_last_successful_poll_timestamp_seconds", vhost=broker_run.vhost)
+    assert (
+        q.metric("qscaler_last_successful_poll_timestamp_seconds", broker="default", vhost=missing)
+        is None
+    )
+    assert q.metric(
+        "qscaler_last_successful_poll_timestamp_seconds", broker="default", vhost=broker_run.vhost
+    )
     assert (
         q.metric("qscaler_decisions_total", **shop("lost", direction="none", reason="SourceError"))
         or 0
@@ -167,7 +172,8 @@ def test_the_registry_of_an_in_process_runtime_agrees_with_the_scrape(
     )
     assert (
         registry.get_sample_value(
-            "qscaler_source_errors_total", {"vhost": broker_run.missing_vhost, "kind": "error"}
+            "qscaler_source_errors_total",
+            {"broker": "default", "vhost": broker_run.missing_vhost, "kind": "error"},
         )
         == 1
     )

@@ -136,7 +136,16 @@ def test_bad_binding_failed_vhost_and_refused_write_each_affect_only_their_workl
     assert (
         value(registry, "qscaler_held_back", workload="outage", reason="SourceError", **labels) == 1
     )
-    assert value(registry, "qscaler_source_errors_total", vhost="down", kind="unavailable") == 1
+    assert (
+        value(
+            registry,
+            "qscaler_source_errors_total",
+            broker="default",
+            vhost="down",
+            kind="unavailable",
+        )
+        == 1
+    )
     assert (
         value(
             registry,
@@ -150,7 +159,9 @@ def test_bad_binding_failed_vhost_and_refused_write_each_affect_only_their_workl
     )
     assert value(registry, "qscaler_queue_messages", workload="ok", state="ready", **labels) == 55
     assert (
-        value(registry, "qscaler_last_successful_poll_timestamp_seconds", vhost="/")
+        value(
+            registry, "qscaler_last_successful_poll_timestamp_seconds", broker="default", vhost="/"
+        )
         == 1_700_000_000.0
     )
 
@@ -225,10 +236,10 @@ def test_a_departed_pattern_binding_drops_its_cached_matches() -> None:
     jobs, mail = deploy("j", queues="re:^jobs-"), deploy("m", queues="re:^mail-")
     loop, _, _ = controller([jobs, mail], broker, RecordingWriter())
     loop.cycle()
-    assert len(loop.matcher) == 2
+    assert len(loop.reader.matcher("default")) == 2
     loop.cluster = StaticCluster([mail])
     loop.cycle()
-    assert len(loop.matcher) == 1
+    assert len(loop.reader.matcher("default")) == 1
 
 
 def test_a_write_the_cache_has_not_seen_yet_is_not_repeated() -> None:

@@ -328,7 +328,7 @@ def test_run_forever_probes_and_wakes_between_polls() -> None:
         loop,
         Metrics(CollectorRegistry()),
         Health(lambda: 0.0, stuck_after_seconds=60),
-        probe=ActivationProbe(source),
+        probes={"default": ActivationProbe(source)},
         probe_seconds=0.01,
     )
     thread = threading.Thread(target=run_forever, args=(runtime, 3600.0), daemon=True)
