@@ -107,13 +107,16 @@ wait_ok kube-apiserver "$server/readyz" --cacert "$p/ca.crt"
 kc=(--kubeconfig="$w/admin.kubeconfig" --authentication-kubeconfig="$w/admin.kubeconfig"
     --authorization-kubeconfig="$w/admin.kubeconfig")
 # The HPA flags are shortened for tests; production defaults are a 15s sync
-# period and a 5m downscale stabilization (see docs/testing.md).
+# period and a 5m downscale stabilization (see docs/testing.md). `make race`
+# sets the production values through these two variables.
+hpa_sync=${QSCALER_K8S_HPA_SYNC_PERIOD:-2s}
+hpa_downscale=${QSCALER_K8S_HPA_DOWNSCALE_STABILIZATION:-10s}
 start kube-controller-manager "$bin/kube-controller-manager" "${kc[@]}" \
   --bind-address=127.0.0.1 --secure-port="$kcm_port" \
   --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics --leader-elect=false \
   --root-ca-file="$p/ca.crt" --service-account-private-key-file="$p/sa.key" --use-service-account-credentials=false \
   --controllers=node-lifecycle-controller,deployment-controller,replicaset-controller,statefulset-controller,horizontal-pod-autoscaler-controller,garbage-collector-controller,namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,pod-garbage-collector-controller,disruption-controller \
-  --horizontal-pod-autoscaler-sync-period=2s --horizontal-pod-autoscaler-downscale-stabilization=10s \
+  --horizontal-pod-autoscaler-sync-period="$hpa_sync" --horizontal-pod-autoscaler-downscale-stabilization="$hpa_downscale" \
   --concurrent-deployment-syncs=10 --concurrent-replicaset-syncs=10 --kube-api-qps=200 --kube-api-burst=400
 start kube-scheduler "$bin/kube-scheduler" "${kc[@]}" --bind-address=127.0.0.1 --secure-port="$sched_port" \
   --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics --leader-elect=false \
