@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qscaler.errors import ConfigError
+from qscaler.importer.keda_brokers import assign_brokers
 from qscaler.importer.keda_map import convert
 from qscaler.importer.keda_objects import load_objects
 from qscaler.importer.keda_render import patches_yaml, report, script
@@ -48,12 +49,13 @@ def cmd_import_keda(args: argparse.Namespace) -> int:
     if not objects.scaled_objects:
         raise ConfigError(f"{origin}: no KEDA ScaledObject (apiVersion keda.sh/v1alpha1) found")
     conversions = [convert(so, objects) for so in objects.scaled_objects]
+    brokers = assign_brokers(conversions)
     if args.output == "kubectl":
         sys.stdout.write(script(conversions))
     elif args.output == "kustomize":
         sys.stdout.write(patches_yaml(conversions))
     else:
-        sys.stdout.write(report(conversions, objects))
+        sys.stdout.write(report(conversions, objects, brokers))
     failed = [c for c in conversions if c.error is not None]
     for c in failed:
         print(f"qscaler: ScaledObject {c.scaled_object} not converted: {c.error}", file=sys.stderr)

@@ -42,6 +42,8 @@ class Conversion:  # built step by step by convert(), then only read
     lost: list[str] = field(default_factory=list)
     removal: list[str] = field(default_factory=list)
     error: str | None = None  # nothing could be converted, and why
+    where: str = ""  # the broker its triggers read: a URL, or where the URL lives
+    host: str | None = None  # that URL when the trigger shows it
 
 
 def convert(so: Mapping[str, Any], objects: KedaObjects) -> Conversion:
@@ -72,7 +74,7 @@ def convert(so: Mapping[str, Any], objects: KedaObjects) -> Conversion:
     _fallback(spec, out)
     _paused(mapping(mapping(so.get("metadata")).get("annotations")), out)
     _process_wide(spec, rabbit, out)
-    _check(out)
+    check(out)
     out.removal = removal_plan(so, out)
     return out
 
@@ -108,6 +110,7 @@ def _queues(rabbit: list[RabbitTrigger], out: Conversion) -> list[RabbitTrigger]
                 f"{t.where}, but a qscaler workload binds one vhost on one broker "
                 f"(kept: {first.vhost} on {first.where}); split the workload or move the queue"
             )
+    out.where, out.host = first.where, first.host
     names = [f"re:{t.queue}" if t.use_regex else t.queue for t in kept]
     out.annotations[b.QUEUES] = ",".join(dict.fromkeys(names))
     out.carried.append(
@@ -269,8 +272,9 @@ def _hidden_home(key: str) -> str:
     return homes.get(key, "not carried over: qscaler authenticates with a username and password")
 
 
-def _check(out: Conversion) -> None:
+def check(out: Conversion, brokers: tuple[str, ...] = (b.DEFAULT_BROKER,)) -> None:
+    """Parse the translation with qscaler's own parser (knowing `brokers`)."""
     try:
-        b.parse_binding(out.annotations)
+        b.parse_binding(out.annotations, b.ProcessDefaults(brokers=brokers))
     except BindingError as exc:  # the importer's own mistake: say so, do not print it
         out.error = f"internal error, the translation is not valid for qscaler: {exc}"

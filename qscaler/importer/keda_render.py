@@ -11,12 +11,13 @@ never by hand.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from qscaler.core.binding import ENABLED_LABEL
+from qscaler.importer.keda_brokers import brokers_file
 from qscaler.importer.keda_map import Conversion
 from qscaler.importer.keda_objects import KedaObjects
 
@@ -62,9 +63,17 @@ def script(conversions: Sequence[Conversion]) -> str:
     return "\n".join(blocks) + "\n"
 
 
-def report(conversions: Sequence[Conversion], objects: KedaObjects) -> str:
-    """The full report: one section per ScaledObject, then what was skipped."""
+def report(
+    conversions: Sequence[Conversion], objects: KedaObjects, brokers: Mapping[str, str]
+) -> str:
+    """The full report: one section per ScaledObject, the brokers file for the
+    brokers beyond the default one (`brokers`: where → name), what was skipped."""
     parts = [_section(c) for c in conversions]
+    if brokers:
+        parts.append(
+            "# brokers file (QSCALER_BROKERS_FILE) for the brokers beyond the default one\n"
+            + brokers_file(brokers, conversions).rstrip()
+        )
     tail = [f"ScaledJob {job}: not converted (qscaler scales Deployments and StatefulSets)"
             for job in objects.scaled_jobs]  # fmt: skip
     if objects.others:

@@ -12,19 +12,24 @@ from typing import Any
 import pytest
 import yaml
 
+from qscaler.brokers import load_brokers
 from qscaler.cli import main
-from qscaler.core.binding import parse_binding
+from qscaler.core.binding import ProcessDefaults, parse_binding
 from qscaler.importer.keda_behavior import limit
+from qscaler.importer.keda_brokers import assign_brokers, brokers_file
 from qscaler.importer.keda_map import Conversion, convert
 from qscaler.importer.keda_objects import load_objects
 from qscaler.importer.keda_render import kubectl_commands, patches_yaml
+from qscaler.settings import load_settings
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "keda" / "scaledobjects.yaml"
 
 
 def conversions(text: str | None = None) -> dict[str, Conversion]:
     objects = load_objects(text if text is not None else FIXTURE.read_text(), "test")
-    return {c.scaled_object: c for c in (convert(so, objects) for so in objects.scaled_objects)}
+    converted = [convert(so, objects) for so in objects.scaled_objects]
+    assign_brokers(converted)
+    return {c.scaled_object: c for c in converted}
 
 
 def test_queue_length_with_every_scaled_object_field() -> None:
@@ -61,6 +66,7 @@ def test_message_rate_regex_several_brokers_and_paused_replicas() -> None:
     assert c.kind == "StatefulSet"
     assert c.annotations == {
         "qscaler.io/queues": r"re:^events\..*$",
+        "qscaler.io/broker": "rabbit-a",
         "qscaler.io/vhost": "events",
         "qscaler.io/aggregate": "max",
         "qscaler.io/messages-per-replica": "1500",
@@ -87,6 +93,7 @@ def test_message_rate_regex_several_brokers_and_paused_replicas() -> None:
 def test_consumption_time_and_ratio_become_rate_aware() -> None:
     c = conversions()["notify/mail"]
     assert c.annotations["qscaler.io/target-drain-seconds"] == "60"
+    assert c.annotations["qscaler.io/broker"] == "rabbitmq-url"
     assert "messages-per-replica" not in "".join(c.annotations)
     assert "target-drain-seconds 60: the least of 90, 60" in "\n".join(c.carried)
     lost = "\n".join(c.lost)
@@ -104,9 +111,10 @@ def test_objects_that_cannot_be_converted_say_why() -> None:
 
 
 def test_every_translation_is_a_valid_qscaler_binding() -> None:
+    brokers = ProcessDefaults(brokers=("default", "rabbit-a", "rabbitmq-url"))
     for c in conversions().values():
         if c.error is None:
-            parse_binding(c.annotations)
+            parse_binding(c.annotations, brokers)
 
 
 def test_credentials_in_a_host_are_never_printed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -257,3 +265,23 @@ def test_stdin_and_kustomize_output() -> None:
     assert done.returncode == 1  # two objects cannot be converted; the rest is printed
     kinds = [d["kind"] for d in yaml.safe_load_all(done.stdout)]
     assert kinds == ["Deployment", "StatefulSet", "Deployment"]
+
+
+def test_the_most_read_host_is_the_default_broker_and_the_others_get_a_brokers_file(
+    tmp_path: Path,
+) -> None:
+    found = conversions()
+    assert "qscaler.io/broker" not in found["shop/orders"].annotations
+    assert "usernameFile/passwordFile of broker rabbit-a" in "\n".join(found["shop/events"].lost)
+    objects = load_objects(FIXTURE.read_text(), "test")
+    converted = [convert(so, objects) for so in objects.scaled_objects]
+    names = assign_brokers(converted)
+    assert names == {
+        "http://rabbit-a.shop.svc:15672": "rabbit-a",
+        "env RABBITMQ_URL of the target's container": "rabbitmq-url",
+    }
+    path = tmp_path / "brokers.yaml"
+    path.write_text(brokers_file(names, converted))
+    loaded = load_brokers(load_settings(brokers_file=path))
+    assert loaded["rabbit-a"].management_url == "http://rabbit-a.shop.svc:15672"
+    assert sorted(loaded) == ["default", "rabbit-a", "rabbitmq-url"]
