@@ -76,7 +76,7 @@ def applied_base(control_plane: ControlPlane) -> str:
 # --- every kustomization passes the API server's validation ---------------------------
 
 
-@pytest.mark.parametrize("folder", ["base", "overlays/namespaced", "examples"])
+@pytest.mark.parametrize("folder", ["base", "overlays/namespaced", "overlays/brokers", "examples"])
 def test_kustomization_applies_server_side(control_plane: ControlPlane, folder: str) -> None:
     rendered = _render(control_plane, folder)
     docs = _docs(rendered)
@@ -178,7 +178,7 @@ def test_credentials_secret_is_an_example_mounted_as_the_files_settings_read(
     assert files == {f"{mount['mountPath']}/{key}" for key in example["stringData"]}
 
 
-@pytest.mark.parametrize("folder", ["base", "overlays/namespaced"])
+@pytest.mark.parametrize("folder", ["base", "overlays/namespaced", "overlays/brokers"])
 def test_environment_names_real_settings(control_plane: ControlPlane, folder: str) -> None:
     deployment = _one(_docs(_render(control_plane, folder)), "Deployment")
     names = [e["name"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]]
