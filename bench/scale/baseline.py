@@ -12,6 +12,10 @@ vhost: what a listing costs without pages (each page of a paged listing makes
 the broker enumerate, format and sort the whole vhost again; see
 docs/performance.md). It is the request qscaler sends by default, measured
 apart so that a run with `--page-size` can be compared with it.
+
+`no_stats` is one `GET /api/queues/{vhost}?disable_stats=true&enable_queue_totals=true`
+per vhost: the listing RabbitMQ serves from the queues themselves, without the
+statistics database (ready and unacknowledged counts, no consumers, no rates).
 """
 
 from __future__ import annotations
@@ -55,6 +59,16 @@ def whole_vhost(client: httpx.Client, world: World) -> Requests:
         response = client.get(
             f"/api/queues/{_seg(vhost)}", params={"columns": COLUMNS, "sort": ""}, timeout=120
         )
+        failed += response.status_code != 200
+    return Requests(len(world.vhosts), failed)
+
+
+def no_stats(client: httpx.Client, world: World) -> Requests:
+    """One `disable_stats` listing per vhost (counts from the queues, no statistics)."""
+    failed = 0
+    params = {"disable_stats": "true", "enable_queue_totals": "true"}
+    for vhost in world.vhosts:
+        response = client.get(f"/api/queues/{_seg(vhost)}", params=params, timeout=120)
         failed += response.status_code != 200
     return Requests(len(world.vhosts), failed)
 

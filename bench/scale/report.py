@@ -31,10 +31,13 @@ READ_HEADER = "\n".join(
         "reading the queues, per cycle: requests and the broker's CPU time (net of background;",
         "raw in brackets), qscaler's management source beside the per-queue way (one GET per",
         "bound queue, as KEDA does) and one unpaged listing per vhost (measured apart: what",
-        "qscaler sends by default, for comparison when --page-size is set)",
+        "qscaler sends by default, for comparison when --page-size is set) and one",
+        "disable_stats listing per vhost (counts without the statistics database); ratios",
+        "are to the per-queue way",
         f"{'cycle':>7} | {'qscaler: req':>12} {'broker CPU s':>17} {'wall s':>6} | "
         f"{'per-queue: req':>14} {'broker CPU s':>17} {'wall s':>6} | {'ratio':>5} | "
-        f"{'unpaged: req':>12} {'broker CPU s':>17} {'ratio':>5}",
+        f"{'unpaged: req':>12} {'broker CPU s':>17} {'ratio':>5} | "
+        f"{'no-stats: req':>13} {'broker CPU s':>17} {'ratio':>5}",
     )
 )
 
@@ -50,6 +53,8 @@ class Reading:
     theirs: Spent
     unpaged: int
     unpaged_spent: Spent
+    no_stats: int
+    no_stats_spent: Spent
 
     def row(self, label: str) -> str:
         failed = f" ({self.per_queue_failed} failed)" if self.per_queue_failed else ""
@@ -58,7 +63,8 @@ class Reading:
             f"{self.per_queue:14d} {_cpu(self.theirs):>17} {self.theirs.wall:6.1f} | "
             f"{_ratio(self.ours.net, self.theirs.net):>5} | {self.unpaged:12d} "
             f"{_cpu(self.unpaged_spent):>17} {_ratio(self.unpaged_spent.net, self.theirs.net):>5}"
-            f"{failed}"
+            f" | {self.no_stats:13d} {_cpu(self.no_stats_spent):>17} "
+            f"{_ratio(self.no_stats_spent.net, self.theirs.net):>5}{failed}"
         )
 
     @staticmethod
@@ -66,10 +72,12 @@ class Reading:
         ours = statistics.median(r.ours.net for r in rows)
         theirs = statistics.median(r.theirs.net for r in rows)
         unpaged = statistics.median(r.unpaged_spent.net for r in rows)
+        no_stats = statistics.median(r.no_stats_spent.net for r in rows)
         return (
             f"{'median':>7} | {rows[0].requests:12d} {ours:17.2f} {'':6} | {rows[0].per_queue:14d} "
             f"{theirs:17.2f} {'':6} | {_ratio(ours, theirs):>5} | {rows[0].unpaged:12d} "
-            f"{unpaged:17.2f} {_ratio(unpaged, theirs):>5}"
+            f"{unpaged:17.2f} {_ratio(unpaged, theirs):>5} | {rows[0].no_stats:13d} "
+            f"{no_stats:17.2f} {_ratio(no_stats, theirs):>5}"
         )
 
 

@@ -10,9 +10,11 @@ builds the world of `bench.scale.world` on them, starts qscaler in a process
 of its own (`bench.scale.subject`, built as `qscaler run` builds it) and
 prints, per cycle:
 
-* management API requests and the broker's CPU time serving them, beside the
-  same observation made the per-queue way (one GET per bound queue, as KEDA
-  does) and one unpaged listing per vhost, with the ratios;
+* qscaler's requests (management API, or with `--source prometheus` the
+  node's rabbitmq_prometheus endpoint) and the broker's CPU time serving
+  them, beside the same observation made the per-queue way (one GET per bound
+  queue, as KEDA does), one unpaged listing per vhost and one
+  `disable_stats` listing per vhost, with the ratios;
 * Kubernetes API requests at steady state and when 10 % of the workloads need
   a change;
 * qscaler's CPU time per cycle and its peak RSS;
@@ -94,6 +96,12 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=0,
         help="qscaler's QSCALER_MANAGEMENT_PAGE_SIZE (0, the default: one request per vhost)",
+    )
+    parser.add_argument(
+        "--source",
+        choices=("management", "prometheus"),
+        default="management",
+        help="qscaler's QSCALER_SOURCE (prometheus: the node's rabbitmq_prometheus endpoint)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile one steady cycle")
     parser.add_argument("--seed", type=int, default=1)
@@ -199,6 +207,8 @@ class Bench:
             "password": self.broker.password,
             "kubeconfig": str(self.plane.kubeconfig),
             "page_size": self.args.page_size,
+            "source": self.args.source,
+            "prometheus_url": self.broker.prometheus_url,
         }
         process = context.Process(target=serve, args=(theirs, config), name="qscaler")
         process.start()
@@ -256,9 +266,12 @@ class Bench:
         window = self.cpu.window()
         whole = baseline.whole_vhost(client, self.world)
         unpaged = window.stop()
+        window = self.cpu.window()
+        no_stats = baseline.no_stats(client, self.world)
+        no_stats_spent = window.stop()
         reading = report.Reading(
             cycle["mgmt_requests"], ours, per_queue.made, per_queue.failed, theirs,
-            whole.made, unpaged,
+            whole.made, unpaged, no_stats.made, no_stats_spent,
         )  # fmt: skip
         return reading, cycle
 

@@ -119,6 +119,8 @@ class Subject:
             activation_probe_seconds=probe_seconds,
             activation_probe_max_queues=probe_max_queues,
             management_page_size=c["page_size"],
+            source=c.get("source", "management"),
+            prometheus_urls=[c["prometheus_url"]] if c.get("prometheus_url") else [],
             metrics_port=0,
         )
         self.registry = CollectorRegistry()
