@@ -34,9 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from qscaler.sources.prometheus_text import Counter
-
-Series = tuple[Counter, str, str]  # (what, queue, series id)
+Series = tuple[str, str, str]  # (what: a `Counter` value, queue, series id)
 
 
 class CounterDeltas:
@@ -47,14 +45,14 @@ class CounterDeltas:
 
     def advance(
         self, vhost: str, node: str, counters: Mapping[Series, float]
-    ) -> dict[tuple[Counter, str], float] | None:
+    ) -> dict[tuple[str, str], float] | None:
         """Increments per (what, queue) since the node's previous scrape of the
         vhost; None when there was none to compare with. Remembers `counters`."""
         previous = self._last.get((vhost, node))
         self._last[(vhost, node)] = counters
         if previous is None:
             return None
-        increments: dict[tuple[Counter, str], float] = {}
+        increments: dict[tuple[str, str], float] = {}
         for series, value in counters.items():
             before = previous.get(series, 0.0)
             added = value - before if value >= before else value

@@ -316,7 +316,7 @@ class PrometheusSource:
         if any(i is None for i in increments):
             return None, None
         elapsed = read_at - previous
-        rates: dict[Counter, dict[str, float]] = {Counter.PUBLISHED: {}, Counter.FINISHED: {}}
+        rates: dict[str, dict[str, float]] = {Counter.PUBLISHED: {}, Counter.FINISHED: {}}
         for node_increments in increments:
             for (what, queue), added in (node_increments or {}).items():
                 per_queue = rates[what]

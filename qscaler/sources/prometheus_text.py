@@ -51,15 +51,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 
 from qscaler.errors import SourceDataError
 
 _P = "rabbitmq_detailed_"
 
 
-class Counter(Enum):
-    """What a counter counts, as rates need it."""
+class Counter:
+    """What a counter counts, as rates need it (plain strings: hashed per sample)."""
 
     PUBLISHED = "published"
     FINISHED = "finished"  # acked, or delivered/fetched without acks
@@ -72,14 +71,14 @@ GAUGES: Mapping[str, str] = {
     f"{_P}queue_consumers": "consumers",
 }
 #: Per-queue counters (queue_exchange_metrics, queue_delivery_metrics).
-QUEUE_COUNTERS: Mapping[str, Counter] = {
+QUEUE_COUNTERS: Mapping[str, str] = {
     f"{_P}queue_exchange_messages_published_total": Counter.PUBLISHED,
     f"{_P}queue_messages_acked_total": Counter.FINISHED,
     f"{_P}queue_messages_delivered_total": Counter.FINISHED,
     f"{_P}queue_get_total": Counter.FINISHED,
 }
 #: Per-channel counters (channel_queue_exchange_metrics, channel_queue_metrics).
-CHANNEL_COUNTERS: Mapping[str, Counter] = {
+CHANNEL_COUNTERS: Mapping[str, str] = {
     f"{_P}queue_messages_published_total": Counter.PUBLISHED,
     f"{_P}channel_messages_acked_total": Counter.FINISHED,
     f"{_P}channel_messages_delivered_total": Counter.FINISHED,
@@ -125,7 +124,7 @@ class Exposition:
     version: str
     gauges: Mapping[str, QueueGauges]
     #: (what, queue, series) → value; series names the channel and/or exchange.
-    counters: Mapping[tuple[Counter, str, str], float]
+    counters: Mapping[tuple[str, str, str], float]
     #: The broker has per-queue counter families (3.13+): channel ones are ignored.
     queue_counters: bool
     #: Sample lines of a read metric whose labels could not be parsed.
@@ -144,12 +143,14 @@ def parse_exposition(text: str, vhost: str, where: str) -> Exposition:
         )
     version = _VERSION.search(text)
     queue_counters = QUEUE_FAMILIES_MARKER in text
-    builder = _Builder(vhost, where, queue_counters)
-    for match in _SAMPLE.finditer(text):
-        builder.add(match.group(1), match.group(2), match.group(3))
     expected = sum(text.count(start) for start in _STARTS) + sum(
         text.startswith(start[1:]) for start in _STARTS
     )
+    builder = _Builder(vhost, where, queue_counters)
+    if not builder.add_plain(text, expected):  # some line needs the careful path
+        builder = _Builder(vhost, where, queue_counters)
+        for match in _SAMPLE.finditer(text):
+            builder.add(match.group(1), match.group(2), match.group(3))
     if expected != builder.lines:
         raise SourceDataError(
             f"{where} answered {expected - builder.lines} garbled sample line(s) of a metric "
@@ -173,9 +174,28 @@ class _Builder:
         self.vhost, self.where = vhost, where
         self.counter_names = QUEUE_COUNTERS if queue_counters else CHANNEL_COUNTERS
         self.gauges: dict[str, dict[str, int]] = {}
-        self.counters: dict[tuple[Counter, str, str], float] = {}
+        self.counters: dict[tuple[str, str, str], float] = {}
         self.lines = 0
         self.unreadable = 0
+
+    def add_plain(self, text: str, expected: int) -> bool:
+        """Read every sample with the label layout RabbitMQ writes and no
+        escaping in the names (the common case, matched in C); False, with
+        nothing kept, when some line is not like that."""
+        patterns = _plain_patterns(self.vhost, self.counter_names is QUEUE_COUNTERS)
+        body = "\n" + text  # every sample line starts after a newline
+        found = {shape: pattern.findall(body) for shape, pattern in patterns.items()}
+        if sum(len(matches) for matches in found.values()) != expected:
+            return False
+        self.lines = expected
+        for name, queue, value in found.pop("gauge"):
+            full = _P + "queue_" + name
+            self._gauge(GAUGES[full], full, queue, self._value(full, value, queue))
+        for shape, matches in found.items():
+            for match in matches:
+                name, queue, series_id, value = _plain_counter(shape, match)
+                self._counter(name, queue, series_id, self._value(name, value, queue))
+        return True
 
     def add(self, name: str, label_text: str, value_text: str) -> None:
         self.lines += 1
@@ -183,7 +203,7 @@ class _Builder:
         if labels is None:
             self.unreadable += 1
             return
-        value = self._value(name, value_text, labels)
+        value = self._value(name, value_text, labels.get("queue", "?"))
         queue = labels.get("queue")
         if queue is None or labels.get("vhost", labels.get("queue_vhost")) != self.vhost:
             return
@@ -191,34 +211,107 @@ class _Builder:
         if field_name is not None:
             self._gauge(field_name, name, queue, value)
             return
+        if name not in self.counter_names:
+            return
+        channel, exchange = labels.get("channel", ""), labels.get("exchange", "")
+        series_id = f"{channel}|{exchange}" if channel else exchange
+        self._counter(name, queue, series_id, value)
+
+    def _counter(self, name: str, queue: str, series_id: str, value: float) -> None:
         what = self.counter_names.get(name)
         if what is None:
             return
-        series = (what, queue, f"{name}|{labels.get('channel', '')}|{labels.get('exchange', '')}")
+        series = (what, queue, f"{name}|{series_id}")
         if series in self.counters:
             raise self._error(f"the series {name} of queue {queue!r} appears twice")
         self.counters[series] = value
 
     def _gauge(self, field_name: str, name: str, queue: str, value: float) -> None:
-        values = self.gauges.setdefault(queue, {})
+        values = self.gauges.get(queue)
+        if values is None:
+            values = self.gauges[queue] = {}
         if field_name in values:
             raise self._error(f"the series {name} of queue {queue!r} appears twice")
         if value != int(value):
             raise self._error(f"{name} of queue {queue!r} is {value!r}, not a whole number")
         values[field_name] = int(value)
 
-    def _value(self, name: str, text: str, labels: Mapping[str, str]) -> float:
+    def _value(self, name: str, text: str, queue: str) -> float:
+        if text.isdigit() and len(text) < 16:
+            return int(text)  # the common case: a whole count
         try:
             value = float(text)
         except ValueError:
             value = math.nan
         if not math.isfinite(value) or not 0 <= value <= MAX_COUNT:
-            queue = labels.get("queue", "?")
             raise self._error(f"{name} of queue {queue!r} is {text!r}: not a count")
         return value
 
     def _error(self, detail: str) -> SourceDataError:
         return SourceDataError(f"{self.where}, vhost {self.vhost!r}: {detail}")
+
+
+_NAME = r'([^"\\\n]*)'
+_VALUE = r"([^ \n]+)"
+#: shape → the start of its lines (after the newline before them).
+_PLAIN_SHAPES = {
+    "gauge": f"{_P}queue_(messages_ready|messages_unacked|consumers)",
+    "queue": f"{_P}(queue_messages_acked_total|queue_messages_delivered_total|queue_get_total)",
+    "queue_published": f"{_P}queue_exchange_messages_published_total",
+    "channel": (
+        f"{_P}(channel_messages_acked_total|channel_messages_delivered_total|channel_get_total)"
+    ),
+    "channel_published": f"{_P}queue_messages_published_total",
+}
+_PLAIN_CACHE: dict[tuple[str, bool], dict[str, re.Pattern[str]]] = {}
+
+
+def _plain_counter(shape: str, match: tuple[str, ...]) -> tuple[str, str, str, str]:
+    """(metric name, queue, series id, value) of one fast-path counter match."""
+    if shape == "queue":
+        name, queue, value = match
+        return _P + name, queue, "", value
+    if shape == "queue_published":
+        exchange, queue, value = match
+        return _P + "queue_exchange_messages_published_total", queue, exchange, value
+    if shape == "channel":
+        name, channel, queue, value = match
+        return _P + name, queue, f"{channel}|", value
+    channel, queue, exchange, value = match
+    return _P + "queue_messages_published_total", queue, f"{channel}|{exchange}", value
+
+
+def _plain_patterns(vhost: str, queue_counters: bool) -> dict[str, re.Pattern[str]]:
+    """The fast patterns for one vhost: gauges and one kind of counters."""
+    key = (vhost, queue_counters)
+    cached = _PLAIN_CACHE.get(key)
+    if cached is not None:
+        return cached
+    v = re.escape(vhost)
+    labels = {
+        "gauge": f'vhost="{v}",queue="{_NAME}"',
+        "queue": f'vhost="{v}",queue="{_NAME}"',
+        "queue_published": f'vhost="{v}",exchange="{_NAME}",queue="{_NAME}"',
+        "channel": f'channel="{_NAME}",vhost="{v}",queue="{_NAME}"',
+        "channel_published": (
+            f'channel="{_NAME}",queue_vhost="{v}",queue="{_NAME}",exchange_vhost="{v}",'
+            f'exchange="{_NAME}"'
+        ),
+    }
+    wanted = (
+        {"gauge", "queue", "queue_published"}
+        if queue_counters
+        else {"gauge", "channel", "channel_published"}
+    )
+    patterns = {
+        shape: re.compile(f"\\n{head}\\{{{labels[shape]}\\}} {_VALUE}(?=\\n|$)")
+        for shape, head in _PLAIN_SHAPES.items()
+        if shape in wanted
+    }
+    if len(_PLAIN_CACHE) > 1000:
+        _PLAIN_CACHE.clear()
+    _PLAIN_CACHE[key] = patterns
+    return patterns
 
 
 def _labels(text: str) -> dict[str, str] | None:
