@@ -87,6 +87,15 @@ environment:
   QSCALER_METRICS_PORT      where /metrics is served while the demo runs (default 8080)
 
 exit status: 0 on success, 2 on a bad trace, policy or flag (one line)""",
+    "import": """\
+example:
+  kubectl get scaledobject,triggerauthentication -A -o yaml | qscaler import keda -
+  qscaler import keda scaledobjects.yaml --output kustomize
+
+Reads a file or standard input, never the cluster.
+
+exit status: 0 when every ScaledObject was converted, 1 when some could not be
+(each says why), 2 when the input is unreadable or holds no ScaledObject""",
     "loadgen": """\
 example:
   QSCALER_AMQP_URL=amqp://guest:guest@localhost:5672 qscaler loadgen --queue orders \\

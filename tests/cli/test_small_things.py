@@ -67,7 +67,17 @@ def test_piped_demo_lines_are_not_cut() -> None:
 def test_every_help_has_an_example_and_the_exit_codes_are_in_the_main_one(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    for command in ("plan", "run", "status", "explain", "simulate", "bench", "demo", "loadgen"):
+    for command in (
+        "plan",
+        "run",
+        "status",
+        "explain",
+        "simulate",
+        "bench",
+        "demo",
+        "loadgen",
+        "import",
+    ):
         with pytest.raises(SystemExit):
             main([command, "--help"])
         text = capsys.readouterr().out
