@@ -70,7 +70,8 @@ def read_through_api(
                 _preload_content=False, _request_timeout=timeout,
             )  # fmt: skip
         except ApiException as exc:
-            failure = _proxy_failure(translate(exc, "get", resource), service)
+            exists = _service_exists(core, namespace, name) if exc.status == 404 else None
+            failure = _proxy_failure(translate(exc, "get", resource), service, exists)
             raise StatusUnavailable(failure) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             why = f"{unreachable(exc)} ({api.configuration.host})"
@@ -88,11 +89,31 @@ def _service(service: str) -> tuple[str, str]:
     return namespace, name
 
 
-def _proxy_failure(error: KubeError, service: str) -> str:
-    if error.status == 404:
+def _service_exists(core: Any, namespace: str, name: str) -> bool | None:
+    """Whether the Service exists (None: we may not read it).
+
+    The proxy answers 404 both without the Service and without its Endpoints
+    object, in the same words, so only a read of the Service tells them apart.
+    """
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        core.read_namespaced_service(name, namespace)
+    except ApiException as exc:
+        return False if exc.status == 404 else None
+    return True
+
+
+def _proxy_failure(error: KubeError, service: str, exists: bool | None) -> str:
+    no_pods = f"Service {service} has no ready qscaler behind it: is qscaler running?"
+    if error.status == 404 and exists is False:
         return f"no Service {service}: is qscaler installed there? (--service NAMESPACE/NAME)"
+    if error.status == 404 and exists:
+        return no_pods
+    if error.status == 404:
+        return f"no Service {service}, or no qscaler behind it ({error})"
     if error.status == 503:
-        return f"Service {service} has no ready qscaler behind it: is qscaler running? ({error})"
+        return f"{no_pods} ({error})"
     return f"cannot read qscaler's status through the API server: {error}"
 
 
