@@ -39,7 +39,7 @@ def draw(path: Path, main: Line, competitor: Line | None = None, title: str = ""
     """Write the chart of `main` (and `competitor` on the same axes) to a .png or .svg file."""
     if path.suffix.lower() not in FORMATS:
         raise ConfigError(f"chart {path}: use a .png or .svg file name")
-    plt = _pyplot()
+    plt = pyplot()
     figure, (rate, backlog, replicas) = plt.subplots(3, 1, sharex=True, figsize=(9, 6.5), dpi=80)
     try:
         _rate_panel(rate, main.result)
@@ -51,14 +51,15 @@ def draw(path: Path, main: Line, competitor: Line | None = None, title: str = ""
         figure.suptitle(title or main.result.trace.name)
         figure.tight_layout()
         try:
-            _save(figure, path)
+            save(figure, path)
         except OSError as exc:
             raise ConfigError(f"cannot write chart {path}: {exc}") from exc
     finally:
         plt.close(figure)
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib.pyplot on the Agg backend; a one-line error when it is not installed."""
     try:
         import matplotlib  # noqa: PLC0415 - optional dependency, only for charts
 
@@ -104,7 +105,7 @@ def _reduced(values: Sequence[float], mean: bool = False) -> tuple[list[float], 
     return xs, ys
 
 
-def _save(figure: Any, path: Path) -> None:
+def save(figure: Any, path: Path) -> None:
     """SVG as drawn; PNG reduced to a 32-colour palette (a chart has a handful of colours,
     and the palette file is a third of the size)."""
     if path.suffix.lower() == ".svg":

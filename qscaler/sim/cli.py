@@ -27,6 +27,7 @@ from qscaler.sim import chart
 from qscaler.sim.bench import Comparison, KedaOptions, Kind, compare, simulate
 from qscaler.sim.controllers import KEDA_POLLING_SECONDS, Bounds, KedaMode
 from qscaler.sim.demo import DemoOptions, default_trace, run_demo
+from qscaler.sim.pareto import draw_pareto
 from qscaler.sim.policy_file import load_policy
 from qscaler.sim.report import markdown, scores_table, write_markdown
 from qscaler.sim.scenario_file import load_scenario
@@ -215,7 +216,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     name = _policy_name(args.policy)
     comparisons = [compare(load_trace(p), load_scenario(p), Bounds(), policy, name) for p in paths]
     charts = _bench_charts(comparisons, args.charts, args.output) if args.charts else None
-    document = markdown(comparisons, charts)
+    pareto = _pareto_chart(comparisons, args.charts, args.output) if args.charts else None
+    document = markdown(comparisons, charts, pareto)
     print(document)
     if args.output is not None:
         write_markdown(args.output, document)
@@ -242,6 +244,14 @@ def _bench_charts(
         base = output.parent if output is not None else Path.cwd()
         links[c.trace.name] = Path(os.path.relpath(path, base)).as_posix()
     return links
+
+
+def _pareto_chart(comparisons: list[Comparison], folder: Path, output: Path | None) -> str:
+    """Every KEDA configuration and qscaler, one panel per trace; the link for the Markdown."""
+    path = folder / "pareto.png"
+    draw_pareto(path, comparisons)
+    base = output.parent if output is not None else Path.cwd()
+    return Path(os.path.relpath(path, base)).as_posix()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

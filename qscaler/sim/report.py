@@ -26,8 +26,13 @@ _SCORE_HEADERS = (
 )  # fmt: skip
 
 
-def markdown(comparisons: Sequence[Comparison], charts: dict[str, str] | None = None) -> str:
-    """The summary table, then every contender's scores per trace (and its chart)."""
+def markdown(
+    comparisons: Sequence[Comparison],
+    charts: dict[str, str] | None = None,
+    pareto: str | None = None,
+) -> str:
+    """The summary tables, the Pareto chart, then every contender's scores per trace (and
+    its chart)."""
     setting = comparisons[0].qscaler.setting if comparisons else "no traces"
     parts = [
         f"### Summary: qscaler ({setting}) against KEDA tuned on all four knobs",
@@ -37,7 +42,13 @@ def markdown(comparisons: Sequence[Comparison], charts: dict[str, str] | None = 
         f"### qscaler ({setting}) against KEDA tuned on its value only",
         "",
         _summary(comparisons),
+        "",
+        "### Pod starts",
+        "",
+        _starts(comparisons),
     ]
+    if pareto:
+        parts += ["", f"![every KEDA configuration and qscaler, per trace]({pareto})"]
     for comparison in comparisons:
         name = comparison.trace.name
         parts += ["", f"### {name} ({len(comparison.trace)} s)", "", _detail(comparison.rows)]
@@ -108,6 +119,26 @@ def _frontier_summary(comparisons: Sequence[Comparison]) -> str:
             f"| {_yes(ours.slo_met)} | {f.dominated_by} "
             f"| {_at_equal(f, f.cost_at_equal_latency)} "
             f"| {_at_equal(f, f.starts_at_equal_latency)} |"
+        )
+    return "\n".join(lines)
+
+
+def _starts(comparisons: Sequence[Comparison]) -> str:
+    header = (
+        "| trace | qscaler | KEDA, value tuned | best of KEDA's 160 "
+        "| cheapest KEDA as fast as qscaler | its pod starts |"
+    )
+    lines = [header, "|---|---:|---:|---:|---|---:|"]
+    for c in comparisons:
+        f = c.frontier
+        if f.as_fast is None:
+            fast, starts = "none is as fast", "–"
+        else:
+            fast = c.sweep.configurations[f.as_fast].describe()
+            starts = str(c.sweep.scores[f.as_fast].pod_starts)
+        lines.append(
+            f"| {c.trace.name} | {c.qscaler.scores.pod_starts} | {c.keda.scores.pod_starts} "
+            f"| {c.keda_tuned.scores.pod_starts} | {fast} | {starts} |"
         )
     return "\n".join(lines)
 

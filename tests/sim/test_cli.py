@@ -168,12 +168,14 @@ def test_bench_on_a_tiny_folder(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert text.startswith("# Results\n\nHand-written prose.")
     assert text.rstrip().endswith("More prose.")
     summary = [line for line in text.splitlines() if line.startswith(("| flat", "| burst"))]
-    assert len(summary) == 4  # one row per trace in each of the two summaries, in name order
+    assert len(summary) == 6  # one row per trace in each of the three summaries, in name order
     assert summary[0].startswith("| burst")
     assert "| dominated_by | cost_at_equal_latency | starts_at_equal_latency |" in text
     for controller in ("keda", "keda-tuned", "onfido", "static", "qscaler-backlog", "qscaler"):
         assert f"| {controller} |" in text
-    assert sorted(p.name for p in charts.iterdir()) == ["burst.png", "flat.png"]
+    assert sorted(p.name for p in charts.iterdir()) == ["burst.png", "flat.png", "pareto.png"]
+    assert "](charts/pareto.png)" in text
+    assert "### Pod starts" in text
     assert "](charts/flat.png)" in text
     assert "### Summary" in capsys.readouterr().out
 
