@@ -37,8 +37,7 @@ class Line:
 
 def draw(path: Path, main: Line, competitor: Line | None = None, title: str = "") -> None:
     """Write the chart of `main` (and `competitor` on the same axes) to a .png or .svg file."""
-    if path.suffix.lower() not in FORMATS:
-        raise ConfigError(f"chart {path}: use a .png or .svg file name")
+    check_format(path)
     plt = pyplot()
     figure, (rate, backlog, replicas) = plt.subplots(3, 1, sharex=True, figsize=(9, 6.5), dpi=80)
     try:
@@ -48,14 +47,25 @@ def draw(path: Path, main: Line, competitor: Line | None = None, title: str = ""
                 _backlog_panel(backlog, line, color)
                 _replicas_panel(replicas, line, color, ready=line is main)
         replicas.set_xlabel("time (minutes)")
-        figure.suptitle(title or main.result.trace.name)
-        figure.tight_layout()
-        try:
-            save(figure, path)
-        except OSError as exc:
-            raise ConfigError(f"cannot write chart {path}: {exc}") from exc
+        finish(figure, path, title or main.result.trace.name)
     finally:
         plt.close(figure)
+
+
+def check_format(path: Path) -> None:
+    """Refuse a file name that is neither .png nor .svg, before anything is drawn."""
+    if path.suffix.lower() not in FORMATS:
+        raise ConfigError(f"chart {path}: use a .png or .svg file name")
+
+
+def finish(figure: Any, path: Path, title: str) -> None:
+    """Title, lay out and write the figure; a failed write is a one-line ConfigError."""
+    figure.suptitle(title)
+    figure.tight_layout()
+    try:
+        save(figure, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write chart {path}: {exc}") from exc
 
 
 def pyplot() -> Any:

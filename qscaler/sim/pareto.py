@@ -15,9 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from qscaler.errors import ConfigError
 from qscaler.sim.bench import Comparison
-from qscaler.sim.chart import FORMATS, MAIN, pyplot, save
+from qscaler.sim.chart import MAIN, check_format, finish, pyplot
 from qscaler.sim.controllers import KedaMode
 
 COLUMNS = 3
@@ -25,8 +24,7 @@ COLUMNS = 3
 
 def draw_pareto(path: Path, comparisons: Sequence[Comparison]) -> None:
     """Write one panel per trace to a .png or .svg file."""
-    if path.suffix.lower() not in FORMATS:
-        raise ConfigError(f"chart {path}: use a .png or .svg file name")
+    check_format(path)
     if not comparisons:
         return
     plt = pyplot()
@@ -38,15 +36,12 @@ def draw_pareto(path: Path, comparisons: Sequence[Comparison]) -> None:
             _panel(panel, comparison)
         for unused in flat[len(comparisons) :]:
             unused.set_visible(False)
-        figure.suptitle(
+        finish(
+            figure,
+            path,
             "KEDA's 160 configurations (points) and qscaler's one policy (star); "
-            "p95 waits above 4× the SLO are off the top"
+            "p95 waits above 4× the SLO are off the top",
         )
-        figure.tight_layout()
-        try:
-            save(figure, path)
-        except OSError as exc:
-            raise ConfigError(f"cannot write chart {path}: {exc}") from exc
     finally:
         plt.close(figure)
 
