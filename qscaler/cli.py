@@ -28,6 +28,7 @@ from qscaler import __version__
 from qscaler.errors import QscalerError, SourceError
 from qscaler.record.logs import configure_logging
 from qscaler.record.status import is_troubled, render_table, status_document
+from qscaler.remote import DEFAULT_SERVICE
 from qscaler.settings import Settings, load_settings, unknown_variables
 from qscaler.usage import EPILOGS, EXIT_CODES
 
@@ -88,16 +89,16 @@ def _parser(prog: str = "qscaler", only: Sequence[str] | None = None) -> Parser:
     parser.add_argument("--version", action="version", version=f"qscaler {__version__}")
     # Subcommands are `Parser`s too (argparse uses the parent's class).
     sub = cast("Subparsers", parser.add_subparsers(required=True, metavar="COMMAND"))
-    _plan_parser(sub)
-    _run_parser(sub)
-    _status_parser(sub)
-    _explain_parser(sub)
-    _register_extras(sub)
-    for name, command in list(sub.choices.items()):
-        if only is not None and name not in only:
-            del sub.choices[name]
-            sub._choices_actions = [a for a in sub._choices_actions if a.dest != name]
-            continue
+    builders = {
+        "plan": _plan_parser, "run": _run_parser, "status": _status_parser,
+        "explain": _explain_parser,
+    }  # fmt: skip
+    for name, build in builders.items():
+        if only is None or name in only:
+            build(sub)
+    if only is None:
+        _register_extras(sub)
+    for name, command in sub.choices.items():
         command.epilog = EPILOGS.get(name, command.epilog)
         command.formatter_class = argparse.RawDescriptionHelpFormatter
     return parser
@@ -138,8 +139,6 @@ def _explain_parser(sub: Subparsers) -> None:
 
 
 def _status_source_flags(parser: argparse.ArgumentParser) -> None:
-    from qscaler.remote import DEFAULT_SERVICE
-
     parser.add_argument(
         "--url", help="read this qscaler directly, e.g. http://127.0.0.1:8080 "
         "(default: through the API server's service proxy)",
