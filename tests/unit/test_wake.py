@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry
 from qscaler.app import Runtime, run_forever
 from qscaler.bindings_file import StaticCluster
 from qscaler.core.actuation import Plan
+from qscaler.core.binding import ProcessDefaults
 from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.core.policy import Aggregate, Mode, Policy, QueueSelector
 from qscaler.core.rates import RateSmoother
@@ -24,7 +25,7 @@ from qscaler.core.select import QueueMatcher, VhostView, observe, raise_ready
 from qscaler.core.wake import Sleeper, share, sleeper, wanted, woken
 from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceUnavailable
-from qscaler.loop import Controller
+from qscaler.loop import Controller, LoopConfig
 from qscaler.probe import ActivationProbe
 from qscaler.record.metrics import Metrics
 from qscaler.record.recorder import Reporter
@@ -364,3 +365,27 @@ def test_the_probe_needs_an_amqp_url(
     for key in ("QSCALER_AMQP_URL", "QSCALER_SOURCE", "QSCALER_ACTIVATION_PROBE_SECONDS"):
         monkeypatch.delenv(key, raising=False)
     assert load_settings(**overrides).activation_probe_interval() == interval
+
+
+def test_each_broker_s_probe_sees_and_wakes_only_its_own_sleepers() -> None:
+    default, second, writer = StaleBroker({"a": 0}), StaleBroker({"a": 0}), RecordingWriter()
+    reporter = Reporter(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
+    on_second = deploy("on-second", 0, "a")
+    on_second.annotations["qscaler.io/broker"] = "second"
+    workloads = [deploy("on-default", 0, "a"), on_second]
+    loop = Controller(
+        StaticCluster(workloads), default, writer, reporter, clock=lambda: 101.0,
+        config=LoopConfig(defaults=ProcessDefaults(brokers=("default", "second"))),
+        brokers={"second": second},
+    )  # fmt: skip
+    assert [s.ref.name for s in loop.sleepers()] == ["on-default"]
+    assert [s.ref.name for s in loop.sleepers("second")] == ["on-second"]
+    loop.cycle()
+
+    both = [WorkloadRef("apps", "on-default"), WorkloadRef("apps", "on-second")]
+    outcomes = loop.wake(both, {"v": {"a": 25}}, "second")
+
+    # The second broker's count wakes only its own workload, not the default
+    # broker's queue of the same vhost and name.
+    assert [o.ref.name for o in outcomes] == ["on-second"]
+    assert writer.writes == [("on-second", Plan(applied=3, desired=3, replicas=3))]
