@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from qscaler.app import make_source
 from qscaler.bindings_file import StaticCluster
 from qscaler.brokers import load_brokers
 from qscaler.core.binding import ProcessDefaults, parse_binding
@@ -225,3 +226,34 @@ def test_the_deploy_overlay_s_brokers_file_loads() -> None:
     brokers = load_brokers(load_settings(brokers_file=path))
     assert list(brokers) == ["default", "payments", "eu"]
     assert brokers["payments"].tls_ca_file == Path("/etc/qscaler/rabbitmq-payments/ca.crt")
+
+
+def test_each_broker_gets_a_source_of_its_own_kind(tmp_path: Path) -> None:
+    user, password = secret_files(tmp_path)
+    path = write(
+        tmp_path,
+        f"""
+brokers:
+  - name: by-nodes
+    source: prometheus
+    prometheusUrls: [http://node-0:15692, http://node-1:15692]
+    usernameFile: {user}
+    passwordFile: {password}
+  - name: over-amqp
+    source: amqp
+    amqpUrl: amqp://rabbit-b:5672
+    usernameFile: {user}
+    passwordFile: {password}
+""",
+    )
+    brokers = load_brokers(load_settings(brokers_file=path))
+    sources = {name: make_source(broker) for name, broker in brokers.items()}
+    try:
+        assert [type(s).__name__ for s in sources.values()] == [
+            "ManagementSource", "PrometheusSource", "AmqpSource",
+        ]  # fmt: skip
+        nodes = sources["by-nodes"]._nodes  # type: ignore[attr-defined]
+        assert list(nodes.urls()) == ["http://node-0:15692", "http://node-1:15692"]
+    finally:
+        for source in sources.values():
+            source.close()
