@@ -103,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
         default="management",
         help="qscaler's QSCALER_SOURCE (prometheus: the node's rabbitmq_prometheus endpoint)",
     )
+    parser.add_argument(
+        "--rabbitmq-version", help="a version from tests/rabbitmq/versions.sh (default: its first)"
+    )
     parser.add_argument("--profile", action="store_true", help="cProfile one steady cycle")
     parser.add_argument("--seed", type=int, default=1)
     return parser
@@ -168,7 +171,8 @@ class Bench:
     @contextmanager
     def _components(self) -> Iterator[None]:
         with _timed("RabbitMQ node (statistics interval 5 s)"):
-            self.broker = start_broker()
+            self.broker = start_broker(self.args.rabbitmq_version)
+        print(f"  RabbitMQ {self.broker.version}, qscaler source {self.args.source}", flush=True)
         try:
             with _timed("Kubernetes control plane"):
                 self.plane = ControlPlane.start(nodes=2)

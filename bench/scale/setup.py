@@ -30,9 +30,12 @@ STATS_INTERVAL_MS = 5000
 TX_BATCH = 500
 
 
-def start_broker() -> Broker:
-    """An isolated node with the production statistics interval."""
-    broker = Broker(settings={"QSCALER_RABBITMQ_STATS_INTERVAL_MS": str(STATS_INTERVAL_MS)})
+def start_broker(version: str | None = None) -> Broker:
+    """An isolated node with the production statistics interval (`version`: one of
+    tests/rabbitmq/versions.sh's; None: the default)."""
+    broker = Broker(
+        settings={"QSCALER_RABBITMQ_STATS_INTERVAL_MS": str(STATS_INTERVAL_MS)}, version=version
+    )
     broker.start()
     return broker
 
