@@ -35,7 +35,7 @@ from qscaler.core.wake import Sleeper
 from qscaler.core.workload import Hpa, Workload
 from qscaler.loop import ScaleWriter
 from qscaler.outcome import CycleReport
-from qscaler.probe import Wake
+from qscaler.probe import ActivationProbe, Wake
 from qscaler.record.logs import configure_logging
 from qscaler.settings import load_settings
 
@@ -137,7 +137,7 @@ class Subject:
             "seconds": time.monotonic() - started,
             "workloads": len(runtime.controller.cluster.workloads()),
             "leader": runtime.controller.leadership.is_leader(),
-            "probe": runtime.probe is not None,
+            "probe": _probe(runtime) is not None,
         }
 
     def cycle(self, profile: bool = False) -> dict[str, Any]:
@@ -169,16 +169,17 @@ class Subject:
     def probe_rounds(self, count: int) -> dict[str, Any]:
         """`count` probe rounds on this thread, with no loop running."""
         runtime = self._runtime()
-        assert runtime.probe is not None, "built without a probe"
+        probe = _probe(runtime)
+        assert probe is not None, "built without a probe"
         sleepers = runtime.controller.sleepers()
-        queues = runtime.probe.queues_probed
+        queues = probe.queues_probed
         wall, cpu = time.monotonic(), time.thread_time()
         for _ in range(count):
-            runtime.probe.check(sleepers)
+            probe.check(sleepers)
         return {
             "wall": time.monotonic() - wall,
             "cpu": time.thread_time() - cpu,
-            "queues": runtime.probe.queues_probed - queues,
+            "queues": probe.queues_probed - queues,
             "sleepers": len(sleepers),
         }
 
@@ -252,7 +253,7 @@ class Subject:
             return report
 
         controller.cycle = timed_cycle  # type: ignore[method-assign]
-        probe = runtime.probe
+        probe = _probe(runtime)
         if probe is None:
             return
         check: Callable[[list[Sleeper]], Wake | None] = probe.check
@@ -265,6 +266,11 @@ class Subject:
             return found
 
         probe.check = timed_check  # type: ignore[method-assign,assignment]
+
+
+def _probe(runtime: Runtime) -> ActivationProbe | None:
+    """The activation probe of the one broker the benchmark runs with (None: off)."""
+    return next(iter(runtime.probes.values()), None)
 
 
 def _delta(before: dict[str, float], after: dict[str, float]) -> dict[str, int]:
