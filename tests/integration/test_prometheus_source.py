@@ -31,26 +31,40 @@ pytestmark = pytest.mark.rabbitmq
 STATS_OFF = "management_agent.disable_metrics_collector = true\n"
 
 
+class StatsOffNodes:
+    """A node per version whose management plugin collects no statistics (how
+    many operators run 4.x, and the official image without `-management`)."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp = tmp_path_factory
+        self._nodes: dict[str, Broker] = {}
+
+    def get(self, version: str) -> Broker:
+        if version not in self._nodes:
+            workdir = self._tmp.mktemp(f"rabbitmq-{version}-stats-off")
+            (workdir / "conf.d").mkdir()
+            (workdir / "conf.d" / "90-stats-off.conf").write_text(STATS_OFF)
+            node = Broker(workdir, version=version)
+            node.start()
+            self._nodes[version] = node
+        return self._nodes[version]
+
+    def stop_all(self) -> None:
+        for node in self._nodes.values():
+            node.stop()
+
+
 @pytest.fixture(scope="module")
-def stats_off_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
-    """A node whose management plugin collects no statistics (how many
-    operators run 4.x, and the official image without `-management`)."""
-    if os.environ.get("QSCALER_SKIP_RABBITMQ") == "1":
-        pytest.skip("QSCALER_SKIP_RABBITMQ=1")
-    workdir = tmp_path_factory.mktemp("rabbitmq-stats-off")
-    (workdir / "conf.d").mkdir()
-    (workdir / "conf.d" / "90-stats-off.conf").write_text(STATS_OFF)
-    node = Broker(workdir)
-    node.start()
-    yield node
-    node.stop()
+def stats_off_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StatsOffNodes]:
+    nodes = StatsOffNodes(tmp_path_factory)
+    yield nodes
+    nodes.stop_all()
 
 
 @pytest.fixture(params=["stats-on", "stats-off"])
-def node(request: pytest.FixtureRequest) -> Broker:
-    name = "broker" if request.param == "stats-on" else "stats_off_broker"
-    found: Broker = request.getfixturevalue(name)
-    return found
+def node(request: pytest.FixtureRequest, broker: Broker, stats_off_nodes: StatsOffNodes) -> Broker:
+    """The version's session node, or a node of the same version with statistics off."""
+    return broker if request.param == "stats-on" else stats_off_nodes.get(broker.version)
 
 
 @pytest.fixture
@@ -126,9 +140,9 @@ def test_rates_are_the_exact_counter_increments(node: Broker, vhost_on: str) -> 
 
 
 def test_management_statistics_off_leaves_only_this_source_with_counts(
-    stats_off_broker: Broker,
+    broker: Broker, stats_off_nodes: StatsOffNodes
 ) -> None:
-    node = stats_off_broker
+    node = stats_off_nodes.get(broker.version)
     node.declare_queues("/", "stats-off-q")
     node.publish("/", "stats-off-q", 7)
     source = prometheus(node)
