@@ -62,6 +62,9 @@ def kubectl_main(argv: Sequence[str] | None = None) -> int:
 
 def _run(parser: Parser, argv: Sequence[str] | None, prog: str) -> int:
     args = parser.parse_args(argv)
+    if args.command is not cmd_run:  # `run` logs them, in its log format
+        for warning in unknown_variables(os.environ):
+            print(f"{prog}: warning: {warning}", file=sys.stderr)
     try:
         code: int = args.command(args)
     except (QscalerError, LookupError) as exc:
@@ -181,9 +184,11 @@ def _bindings_flag(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
 
 
-def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
-    """The settings, with the kubectl-style flags laid over them, and a
-    warning for every QSCALER_* variable that no setting reads."""
+def _settings(
+    args: argparse.Namespace, overrides: dict[str, object], warn: bool = False
+) -> Settings:
+    """The settings, with the kubectl-style flags laid over them; with `warn`,
+    a logged warning for every QSCALER_* variable that no setting reads."""
     if args.kubeconfig is not None:
         overrides["kubeconfig"] = args.kubeconfig
     if args.context is not None:
@@ -192,7 +197,7 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
         overrides["namespaces"] = [args.namespace]
     settings = load_settings(**overrides)
     configure_logging(settings.log_format, settings.log_level)
-    for warning in unknown_variables(os.environ):
+    for warning in unknown_variables(os.environ) if warn else ():
         log.warning(warning)
     return settings
 
@@ -207,9 +212,10 @@ def one_pass(args: argparse.Namespace) -> dict[str, Any]:
     from qscaler.app import build_runtime
 
     quiet = "QSCALER_LOG_LEVEL" not in os.environ
-    settings = _settings(
-        args, dry_run=True, leader_election=False, **({"log_level": "WARNING"} if quiet else {})
-    )
+    overrides: dict[str, object] = {"dry_run": True, "leader_election": False}
+    if quiet:
+        overrides["log_level"] = "WARNING"
+    settings = _settings(args, overrides)
     if quiet:  # each workload's warning is in the table already
         logging.getLogger("qscaler.error").setLevel(logging.ERROR)
     runtime = build_runtime(settings, bindings=args.bindings, serve_http=False, one_shot=True)
@@ -237,7 +243,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["dry_run"] = True
     if args.bindings is not None:
         overrides["leader_election"] = False
-    settings = _settings(args, **overrides)
+    settings = _settings(args, overrides, warn=True)
     runtime = build_runtime(settings, bindings=args.bindings)
     run_forever(runtime, settings.poll_interval_seconds, once=args.once)
     return OK

@@ -34,14 +34,28 @@ def test_an_unknown_setting_variable_is_warned_about_with_a_did_you_mean() -> No
     assert unknown_variables({"QSCALER_PASSWORD_FILE": "/s", "QSCALER_KUBE_CONTEXT": "c"}) == []
 
 
-def test_plan_prints_the_unknown_variable_warning_on_stderr(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("command", "variable", "meant"),
+    [
+        (["plan", "--bindings", str(REPO / "examples/bindings.yaml")],
+         "QSCALER_MANAGMENT_URL", "QSCALER_MANAGEMENT_URL"),
+        (["demo", "--speed", "0", "--no-chart", "--trace", str(REPO / "bench/traces/steady.csv")],
+         "QSCALER_METRIC_PORT", "QSCALER_METRICS_PORT"),
+    ],
+)  # fmt: skip
+def test_commands_warn_about_an_unknown_variable_on_stderr(
+    command: list[str], variable: str, meant: str
+) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("QSCALER_")}
-    env["QSCALER_MANAGMENT_URL"] = "http://127.0.0.1:1"
+    env.update(
+        {variable: "1", "QSCALER_METRICS_PORT": "0", "QSCALER_MANAGEMENT_URL": "http://127.0.0.1:1"}
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "qscaler", "plan", "--bindings", str(REPO / "examples/bindings.yaml")],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        [sys.executable, "-m", "qscaler", *command],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
     )  # fmt: skip
-    assert "did you mean QSCALER_MANAGEMENT_URL?" in done.stderr
+    assert f"qscaler: warning: {variable} is not a qscaler setting" in done.stderr
+    assert f"did you mean {meant}?" in done.stderr
 
 
 def test_a_source_that_recovers_says_so_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
