@@ -12,7 +12,7 @@ request per node and vhost with bindings:
 `queue_consumer_count` consumers; the counter families give published and
 finished (acked, or delivered without acks) counts: the per-queue
 `queue_exchange_metrics` and `queue_delivery_metrics` where the node has them
-(3.13+), otherwise the per-channel `channel_queue_exchange_metrics` and
+(4.0.5 has them; 3.10.8 does not), otherwise the per-channel `channel_queue_exchange_metrics` and
 `channel_queue_metrics` (3.10). The first request to a node asks for all four
 and learns which it has. On 4.3 and later, a read of exact names adds
 `queue=^(?:a|b)$`, so the node formats only those queues.
@@ -382,7 +382,7 @@ def _problem(result: _Round) -> str | None:
     parts = [f"a node could not be read: {why}" for why in result.failures.values()]
     parts += [
         f"node {e.node} ({url}) reported {e.unreadable_lines} line(s) whose queue name cannot "
-        "be read (RabbitMQ before 3.13 does not escape '\"' or '\\' in names)"
+        "be read (RabbitMQ 3.10 does not escape '\"' or '\\' in names)"
         for url, e in result.answers.items()
         if e.unreadable_lines
     ]

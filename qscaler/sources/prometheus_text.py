@@ -15,7 +15,7 @@ metric (family)                                     becomes
 `rabbitmq_detailed_queue_consumers`                 consumers
 (`queue_consumer_count`)
 `rabbitmq_detailed_queue_exchange_messages_`        published (per queue and
-`published_total` (`queue_exchange_metrics`)        exchange; 3.13 and later)
+`published_total` (`queue_exchange_metrics`)        exchange; 4.0.5, not 3.10.8)
 `rabbitmq_detailed_queue_messages_acked_total`,     finished: manual acks,
 `…_queue_messages_delivered_total`,                 automatic-ack deliveries and
 `…_queue_get_total` (`queue_delivery_metrics`)      automatic-ack gets
@@ -125,7 +125,7 @@ class Exposition:
     gauges: Mapping[str, QueueGauges]
     #: (what, queue, series) → value; series names the channel and/or exchange.
     counters: Mapping[tuple[str, str, str], float]
-    #: The broker has per-queue counter families (3.13+): channel ones are ignored.
+    #: The broker has per-queue counter families (4.0.5 does): channel ones are ignored.
     queue_counters: bool
     #: Sample lines of a read metric whose labels could not be parsed.
     unreadable_lines: int = 0

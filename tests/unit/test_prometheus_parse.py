@@ -156,3 +156,22 @@ def test_untrustworthy_answers_fail_with_one_clear_line(text: str, words: str) -
     message = str(caught.value)
     assert "\n" not in message
     assert "rabbit-0" in message or "not a RabbitMQ" not in words
+
+
+RECORDED_405 = (FIXTURES / "4.0.5" / "prometheus-detailed.txt").read_text()
+
+
+def test_recorded_405_answer_reads_per_queue_counters_and_escaped_names() -> None:
+    parsed = parse_exposition(RECORDED_405, "/", "node")
+    assert parsed.version == "4.0.5"
+    assert parsed.queue_counters  # queue_delivery_metrics and queue_exchange_metrics exist
+    orders = parsed.gauges["orders"]
+    assert (orders.ready, orders.unacked, orders.consumers) == (2, 3, 1)
+    assert parsed.gauges['we"ird\\name'].ready == 0  # 4.x escapes '"' and '\'
+    counted = {
+        what: sum(v for (w, q, _), v in parsed.counters.items() if q == "orders" and w == what)
+        for what in (Counter.PUBLISHED, Counter.FINISHED)
+    }
+    # per queue, not per channel: 10 published, 4 acked + 1 fetched with auto-ack
+    assert counted == {Counter.PUBLISHED: 10, Counter.FINISHED: 5}
+    assert all("<0." not in series for (_, _, series) in parsed.counters)
