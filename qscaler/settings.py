@@ -173,16 +173,11 @@ def read_secret(path: Path, name: str) -> str:
 
 
 #: `QSCALER_*` variables that are not settings but are read elsewhere: by
-#: `load_settings` itself, and by the project's own build and test scripts.
-NOT_SETTINGS = frozenset(
-    {
-        "QSCALER_SECRETS_DIR",
-        "QSCALER_K8S_CACHE",
-        "QSCALER_SKIP_K8S",
-        "QSCALER_SKIP_RABBITMQ",
-        "QSCALER_HYPOTHESIS_EXAMPLES",
-    }
-)
+#: `load_settings` itself, and by the project's own build and test scripts
+#: (the test harness's broker and control plane, tool caches).
+NOT_SETTINGS = frozenset({"QSCALER_SECRETS_DIR", "QSCALER_HYPOTHESIS_EXAMPLES"})
+NOT_SETTINGS_PREFIXES = ("QSCALER_K8S_", "QSCALER_RABBITMQ_", "QSCALER_SKIP_")
+NOT_SETTINGS_SUFFIXES = ("_CACHE",)
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
@@ -192,12 +187,20 @@ def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     known = {f"QSCALER_{name.upper()}" for name in Settings.model_fields}
     warnings = []
     for name in sorted(environ):
-        if not name.startswith("QSCALER_") or name in known or name in NOT_SETTINGS:
+        if not name.startswith("QSCALER_") or name in known or _not_a_setting(name):
             continue
         close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
         hint = f"did you mean {close[0]}?" if close else "see `qscaler run --help`"
         warnings.append(f"{name} is not a qscaler setting and is ignored; {hint}")
     return warnings
+
+
+def _not_a_setting(name: str) -> bool:
+    return (
+        name in NOT_SETTINGS
+        or name.startswith(NOT_SETTINGS_PREFIXES)
+        or name.endswith(NOT_SETTINGS_SUFFIXES)
+    )
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -25,7 +25,14 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_an_unknown_setting_variable_is_warned_about_with_a_did_you_mean() -> None:
     warnings = unknown_variables(
-        {"QSCALER_MANAGMENT_URL": "http://rabbit:15672", "QSCALER_SKIP_K8S": "1", "HOME": "/"}
+        {
+            "QSCALER_MANAGMENT_URL": "http://rabbit:15672",
+            "QSCALER_SKIP_K8S": "1",  # the project's own test and build variables
+            "QSCALER_RABBITMQ_STATS_INTERVAL_MS": "1000",
+            "QSCALER_K8S_CACHE": "/c",
+            "QSCALER_TOOLS_CACHE": "/c",
+            "HOME": "/",
+        }
     )
     assert warnings == [
         "QSCALER_MANAGMENT_URL is not a qscaler setting and is ignored; "
