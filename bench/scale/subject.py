@@ -143,7 +143,7 @@ class Subject:
     def cycle(self, profile: bool = False) -> dict[str, Any]:
         """One cycle, with what it cost and what it did."""
         runtime = self._runtime()
-        source: Any = runtime.controller.source
+        source: Any = next(iter(runtime.controller.reader.sources.values()))
         kube, requests = self.kube_requests(), source.requests_made
         profiler = cProfile.Profile(time.thread_time) if profile else None  # CPU, not waiting
         wall, thread, process = time.monotonic(), time.thread_time(), time.process_time()
