@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build base-image check unit integration e2e bench scale-bench clean
+.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build base-image helm-build check unit integration e2e bench scale-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,9 @@ demo: install
 	$(VENV)/bin/qscaler demo $(ARGS)
 
 ## everything the tests need that is not Python: RabbitMQ (Debian), the control plane (Go),
-## Debian packages (incl. the container engine), the root filesystem of the local images
-deps: rabbitmq-install test-packages k8s-build promtool-build base-image
+## Debian packages (incl. the container engine), the root filesystem of the local images,
+## helm (Go)
+deps: rabbitmq-install test-packages k8s-build promtool-build base-image helm-build
 
 test-packages:
 	tests/install-packages.sh
@@ -39,6 +40,9 @@ promtool-build:
 
 base-image:
 	tests/docker/base-image.sh
+
+helm-build:
+	tools/helm/build.sh >/dev/null
 
 check: install
 	$(VENV)/bin/ruff check qscaler tests bench

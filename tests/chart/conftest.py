@@ -1,0 +1,15 @@
+"""Fixtures of the chart tests: helm (built once per machine, cached)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.chart.helm import Helm
+
+
+@pytest.fixture(scope="session")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    try:
+        return Helm.build(tmp_path_factory.mktemp("helm-home"))
+    except RuntimeError as exc:
+        pytest.fail(str(exc), pytrace=False)
