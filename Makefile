@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build base-image helm-build check unit integration e2e bench scale-bench clean
+.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build base-image helm-build compose-build check unit integration e2e bench scale-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,8 @@ demo: install
 
 ## everything the tests need that is not Python: RabbitMQ (Debian), the control plane (Go),
 ## Debian packages (incl. the container engine), the root filesystem of the local images,
-## helm (Go)
-deps: rabbitmq-install test-packages k8s-build promtool-build base-image helm-build
+## helm and Docker Compose (Go)
+deps: rabbitmq-install test-packages k8s-build promtool-build base-image helm-build compose-build
 
 test-packages:
 	tests/install-packages.sh
@@ -43,6 +43,9 @@ base-image:
 
 helm-build:
 	tools/helm/build.sh >/dev/null
+
+compose-build:
+	tools/compose/build.sh >/dev/null
 
 check: install
 	$(VENV)/bin/ruff check qscaler tests bench

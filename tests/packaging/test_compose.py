@@ -1,7 +1,9 @@
-"""docker-compose.yml, checked without a Docker engine.
+"""docker-compose.yml, read as a file.
 
-The stack cannot be started here, so these tests check what would make
-`docker compose up` fail or show nothing: the services and their published
+tests/packaging/test_compose_up.py starts the stack with a real engine (on
+stand-in images); these tests check, in milliseconds and for the file users
+run with the official images, what would make `docker compose up` fail or
+show nothing: the services and their published
 ports, that every host file mounted exists (and parses), that Prometheus
 scrapes the services by the names and ports compose gives them and loads the
 rules file where it is mounted, that qscaler's environment holds real
