@@ -31,6 +31,7 @@ STANDIN_TAGS = {
     "prometheus": "qscaler-test/prometheus:2.42-debian",
 }
 QSCALER_TAG = "qscaler:dev"
+BUILD_STAGE_TAG = "qscaler-test/qscaler-build-stage:latest"
 
 
 def cache_dir() -> Path:
@@ -102,17 +103,27 @@ def ensure_standin(engine: DockerEngine, name: str) -> str:
 
 
 def build_qscaler(engine: DockerEngine, tag: str = QSCALER_TAG) -> str:
-    """Build the project's Dockerfile, on the python stand-in; returns the tag."""
+    """Build the project's Dockerfile on the python stand-in; returns the tag.
+
+    The image is built every session (it is what is under test), but its build
+    stage, whose slow step is pip installing requirements.lock from PyPI, is
+    kept in the cache with `docker save` and offered back with `--cache-from`:
+    the dependency layer is reused until the lock, the Dockerfile or the base
+    changes, and everything from the source COPY on is built afresh.
+    """
     python = ensure_standin(engine, "python")
-    engine.run(
-        "build",
-        "--network",
-        "host",
-        "--build-arg",
-        f"PYTHON_IMAGE={python}",
-        "-t",
-        tag,
-        str(REPO),
-        timeout=1200,
-    )
+    digest = hashlib.sha256(python.encode())
+    for name in ("Dockerfile", "requirements.lock"):
+        digest.update((REPO / name).read_bytes())
+    saved = cache_dir() / f"qscaler-build-stage-{digest.hexdigest()[:16]}.tar"
+    if saved.exists() and not engine.has_image(BUILD_STAGE_TAG):
+        engine.run("load", "-i", str(saved))
+    build = ["build", "--network", "host", "--build-arg", f"PYTHON_IMAGE={python}"]
+    build += ["--cache-from", BUILD_STAGE_TAG] if engine.has_image(BUILD_STAGE_TAG) else []
+    engine.run(*build, "--target", "build", "-t", BUILD_STAGE_TAG, str(REPO), timeout=1200)
+    if not saved.exists():
+        partial = saved.with_suffix(".partial")
+        engine.run("save", "-o", str(partial), BUILD_STAGE_TAG)
+        partial.rename(saved)
+    engine.run(*build, "-t", tag, str(REPO), timeout=1200)
     return tag
