@@ -278,15 +278,19 @@ class ControlPlane:
         items: list[dict[str, Any]] = json.loads(response.data)["items"]
         return items
 
-    def service_account_kubeconfig(self, namespace: str, name: str, directory: Path) -> Path:
-        """A kubeconfig that authenticates as the ServiceAccount (a TokenRequest token)."""
-        token = (
+    def service_account_token(self, namespace: str, name: str) -> str:
+        """A TokenRequest token of the ServiceAccount, valid for an hour."""
+        request = {"spec": {"expirationSeconds": 3600}}
+        token: str = (
             self.core()
-            .create_namespaced_service_account_token(
-                name, namespace, {"spec": {"expirationSeconds": 3600}}
-            )
+            .create_namespaced_service_account_token(name, namespace, request)
             .status.token
         )
+        return token
+
+    def service_account_kubeconfig(self, namespace: str, name: str, directory: Path) -> Path:
+        """A kubeconfig that authenticates as the ServiceAccount (a TokenRequest token)."""
+        token = self.service_account_token(namespace, name)
         path = directory / f"{namespace}-{name}.kubeconfig"
         path.write_text(
             yaml.safe_dump(
