@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from tests.harness.tools import cached_tool
+
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "qscaler"
 #: Labels the chart adds for Helm's bookkeeping; deploy/base has none of them.
@@ -31,16 +33,8 @@ class Helm:
 
     @classmethod
     def build(cls, home: Path) -> Helm:
-        done = subprocess.run(
-            [str(REPO / "tools" / "helm" / "build.sh")],
-            capture_output=True,
-            text=True,
-            timeout=1800,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"tools/helm/build.sh failed:\n{done.stderr}")
-        return cls(Path(done.stdout.strip().splitlines()[-1]), home)
+        """helm from tools/helm/build.sh (built on first use, then cached)."""
+        return cls(cached_tool("tools/helm/build.sh"), home)
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         env = {

@@ -34,6 +34,13 @@ def _diff(chart: dict[Any, Any], kustomize: dict[Any, Any]) -> str:
     return f"only on one side: {sorted(only)}; different: {sorted(differ)}"
 
 
+def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The qscaler container of the one Deployment rendered."""
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
+    return container
+
+
 def test_lint_is_clean(helm: Helm) -> None:
     done = helm.run("lint", "--strict", str(CHART))
     assert "[WARNING]" not in done.stdout, done.stdout
@@ -101,8 +108,7 @@ def test_values_become_settings(helm: Helm) -> None:
         "logFormat=text",
         "image.tag=9.9.9",
     )
-    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container = _container(docs)
     env = {e["name"]: e.get("value") for e in container["env"]}
     assert env["QSCALER_SOURCE"] == "amqp"
     assert env["QSCALER_AMQP_URL"] == "amqps://rabbitmq.example:5671"
@@ -120,11 +126,7 @@ def test_another_release_name_gets_its_own_names_and_lease(helm: Helm) -> None:
     out = helm.run("template", "team-a", str(CHART), "--namespace", "ops").stdout
     docs = [d for d in yaml.safe_load_all(out) if d]
     assert {d["metadata"]["name"] for d in docs if d["kind"] == "ClusterRole"} == {"team-a-qscaler"}
-    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
-    env = {
-        e["name"]: e.get("value")
-        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
-    }
+    env = {e["name"]: e.get("value") for e in _container(docs)["env"]}
     assert env["QSCALER_LEASE_NAME"] == "team-a-qscaler-leader"
 
 

@@ -10,23 +10,15 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.harness.docker import DockerEngine, DockerError
+from tests.harness.docker import DockerEngine
+from tests.harness.tools import cached_tool
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def compose_plugin() -> Path:
     """The docker-compose plugin binary, built on first use (minutes) and cached."""
-    done = subprocess.run(
-        [str(REPO / "tools" / "compose" / "build.sh")],
-        capture_output=True,
-        text=True,
-        timeout=3600,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise DockerError(f"tools/compose/build.sh failed:\n{done.stderr}")
-    return Path(done.stdout.strip().splitlines()[-1])
+    return cached_tool("tools/compose/build.sh")
 
 
 class Compose:
@@ -40,23 +32,13 @@ class Compose:
         if not link.exists():
             link.symlink_to(compose_plugin())
         self.engine, self.files = engine, files
-        self.env = engine.env(DOCKER_CONFIG=str(config), **env)
+        self.env = {"DOCKER_CONFIG": str(config), **env}
 
     def run(
         self, *args: str, check: bool = True, timeout: float = 600
     ) -> subprocess.CompletedProcess[str]:
         files = [arg for f in self.files for arg in ("--file", str(f))]
-        done = subprocess.run(
-            ["docker", "compose", "--project-directory", str(REPO), *files, *args],
-            capture_output=True,
-            text=True,
-            env=self.env,
-            timeout=timeout,
-            check=False,
-        )
-        if check and done.returncode != 0:
-            raise DockerError(
-                f"docker compose {' '.join(args)} exited {done.returncode}:\n"
-                f"{done.stdout}\n{done.stderr}"
-            )
-        return done
+        return self.engine.run(
+            "compose", "--project-directory", str(REPO), *files, *args,
+            check=check, timeout=timeout, env=self.env,
+        )  # fmt: skip

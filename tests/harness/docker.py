@@ -51,15 +51,21 @@ class DockerEngine:
         return {**os.environ, "DOCKER_HOST": self.host, **extra}
 
     def run(
-        self, *args: str, stdin: str | None = None, timeout: float = 600, check: bool = True
+        self,
+        *args: str,
+        stdin: str | None = None,
+        timeout: float = 600,
+        check: bool = True,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
-        """`docker ARGS...`; raises DockerError with the output when `check` and it fails."""
+        """`docker ARGS...` (with `env` added to the environment); raises
+        DockerError with the output when `check` and it fails."""
         done = subprocess.run(
             ["docker", *args],
             input=stdin,
             capture_output=True,
             text=True,
-            env=self.env(),
+            env=self.env(**(env or {})),
             timeout=timeout,
             check=False,
         )

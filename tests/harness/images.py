@@ -14,11 +14,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
 from tests.harness.docker import DockerEngine
+from tests.harness.tools import cached_tool
 
 REPO = Path(__file__).resolve().parents[2]
 STANDINS = REPO / "tests" / "docker" / "standins"
@@ -45,16 +45,7 @@ def host_ca_bundle() -> Path:
 
 def base_tarball() -> Path:
     """The debootstrap root filesystem, made on first use (about a minute) and cached."""
-    done = subprocess.run(
-        [str(REPO / "tests" / "docker" / "base-image.sh")],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"tests/docker/base-image.sh failed:\n{done.stderr}")
-    return Path(done.stdout.strip().splitlines()[-1])
+    return cached_tool("tests/docker/base-image.sh", timeout=900)
 
 
 def _context(name: str, directory: Path) -> Path:
