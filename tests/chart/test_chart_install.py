@@ -21,7 +21,13 @@ from tests.harness.k8s import ControlPlane, wait_for
 from tests.harness.qscaler_process import QscalerProcess
 from tests.harness.rabbitmq import Broker
 
-pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq, pytest.mark.slow]
+# The chart's RBAC, not the broker, is under test: one broker version is enough.
+pytestmark = [
+    pytest.mark.k8s,
+    pytest.mark.rabbitmq,
+    pytest.mark.slow,
+    pytest.mark.rabbitmq_versions("3.10.8"),
+]
 
 RELEASE = "qscaler-chart"  # also its namespace, and (containing "qscaler") its objects' name
 
@@ -82,7 +88,11 @@ def test_qscaler_scales_under_the_charts_rbac(
             lambda: control_plane.replicas(namespace, "worker") == 5,
             timeout=90,
         )
-        assert control_plane.events_by_reason(namespace, "worker").get("ScaleUp")
+        wait_for(
+            "qscaler's ScaleUp Event",
+            lambda: control_plane.events_by_reason(namespace, "worker").get("ScaleUp"),
+            timeout=60,
+        )
     finally:
         code = qscaler.stop()
     assert code == 0, qscaler.logs()  # SIGTERM: a clean stop that releases the Lease

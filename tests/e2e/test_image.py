@@ -23,7 +23,14 @@ from tests.harness.k8s import ControlPlane, wait_for
 from tests.harness.qscaler_process import free_port
 from tests.harness.rabbitmq import Broker
 
-pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq, pytest.mark.docker, pytest.mark.slow]
+# The image, not the broker, is under test: one broker version is enough.
+pytestmark = [
+    pytest.mark.k8s,
+    pytest.mark.rabbitmq,
+    pytest.mark.docker,
+    pytest.mark.slow,
+    pytest.mark.rabbitmq_versions("3.10.8"),
+]
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -80,7 +87,11 @@ def test_qscaler_run_in_the_image_scales_a_deployment(
             lambda: control_plane.replicas(namespace, "worker") == 5,
             timeout=120,
         )
-        assert control_plane.events_by_reason(namespace, "worker").get("ScaleUp")
+        wait_for(
+            "qscaler's ScaleUp Event",
+            lambda: control_plane.events_by_reason(namespace, "worker").get("ScaleUp"),
+            timeout=60,
+        )
         # `docker stop` sends SIGTERM to PID 1: qscaler stops cleanly (exit 0).
         docker_engine.run("stop", "--time", "30", container)
         state = docker_engine.inspect("container", container)["State"]

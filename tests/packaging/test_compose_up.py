@@ -115,12 +115,17 @@ def test_qscaler_is_healthy(stack: Stack) -> None:
 def test_loadgen_publishes_to_the_orders_queue(stack: Stack) -> None:
     auth = ("qscaler", "qscaler")  # the compose file's demo credentials
 
-    def published() -> dict[str, Any] | None:
+    def publishing_and_consuming() -> dict[str, Any] | None:
         queue = _get(stack.url("rabbitmq", "/api/queues/%2F/orders"), auth)
-        return queue if queue and queue.get("message_stats", {}).get("publish", 0) > 0 else None
+        if not queue or queue.get("message_stats", {}).get("publish", 0) == 0:
+            return None
+        return queue if queue["consumers"] == 2 else None  # loadgen's --consumers 2
 
-    queue = wait_for("loadgen's publishes counted on the orders queue", published, timeout=180)
-    assert queue["consumers"] == 2  # loadgen's --consumers 2
+    wait_for(
+        "loadgen's publishes and its 2 consumers on the orders queue",
+        publishing_and_consuming,
+        timeout=180,
+    )
 
 
 def test_prometheus_scrapes_qscaler_and_loaded_the_rules(stack: Stack) -> None:

@@ -93,6 +93,7 @@ def test_leaves_out_the_unused_asyncio_kubernetes_client(
 
 
 @pytest.mark.rabbitmq
+@pytest.mark.rabbitmq_versions("3.10.8")  # the image is under test, not the broker
 def test_plan_in_the_image_reads_the_real_broker(
     docker_engine: DockerEngine, qscaler_image: str, broker: Broker, vhost: str, tmp_path: Path
 ) -> None:
