@@ -145,6 +145,7 @@ def build_runtime(
             dry_run=settings.dry_run,
         ),
     )
+    stoppers.append(controller.reader.close)
     if cache is not None and not cache.wait_synced(timeout=60):
         log.warning("watch caches not synced after 60s; continuing, readiness stays false")
     collect_garbage_less_often()

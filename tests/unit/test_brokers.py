@@ -4,6 +4,7 @@ own protocol; tests/e2e/test_brokers.py runs two real broker nodes)."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,14 @@ from qscaler.app import make_source
 from qscaler.bindings_file import StaticCluster
 from qscaler.brokers import load_brokers
 from qscaler.core.binding import ProcessDefaults, parse_binding
+from qscaler.core.model import VhostSnapshot
 from qscaler.errors import BindingError, SettingsError
 from qscaler.loop import Controller, LoopConfig
 from qscaler.record.metrics import Metrics
 from qscaler.record.recorder import Reporter
 from qscaler.record.status import render_table, status_document
 from qscaler.settings import load_settings
+from qscaler.sources import VhostRequest
 from tests.harness.memory import RecordingWriter
 from tests.unit.test_loop import Broker, deploy
 
@@ -257,3 +260,34 @@ brokers:
     finally:
         for source in sources.values():
             source.close()
+
+
+def test_each_broker_is_read_on_its_own_thread() -> None:
+    """The default broker's read waits until the second broker has been read:
+    read one after the other on one thread, it would wait in vain."""
+    second_read = threading.Event()
+    waited: list[bool] = []
+
+    class Waiting(Broker):
+        def read(self, request: VhostRequest) -> VhostSnapshot:
+            waited.append(second_read.wait(timeout=60))
+            return super().read(request)
+
+    class Signalling(Broker):
+        def read(self, request: VhostRequest) -> VhostSnapshot:
+            second_read.set()
+            return super().read(request)
+
+    default, second = Waiting({"/": {"a": 10}}), Signalling({"/": {"b": 20}})
+    workloads = [deploy("a", queues="a"), deploy("b", queues="b", broker="payments")]
+    reporter = Reporter(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
+    loop = Controller(
+        StaticCluster(workloads), default, RecordingWriter(), reporter, clock=lambda: 100.0,
+        config=LoopConfig(defaults=BROKERS), brokers={"payments": second},
+    )  # fmt: skip
+    try:
+        report = loop.cycle()
+    finally:
+        loop.reader.close()
+    assert waited == [True]
+    assert [o.decision.desired if o.decision else None for o in report.outcomes] == [1, 2]
