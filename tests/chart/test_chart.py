@@ -41,6 +41,12 @@ def _container(docs: list[dict[str, Any]]) -> dict[str, Any]:
     return container
 
 
+def deployment_volumes(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    volumes: list[dict[str, Any]] = deployment["spec"]["template"]["spec"]["volumes"]
+    return volumes
+
+
 def test_lint_is_clean(helm: Helm) -> None:
     done = helm.run("lint", "--strict", str(CHART))
     assert "[WARNING]" not in done.stdout, done.stdout
@@ -107,6 +113,10 @@ def test_values_become_settings(helm: Helm) -> None:
         "replicas=1",
         "logFormat=text",
         "image.tag=9.9.9",
+        "extraVolumes[0].name=brokers",
+        "extraVolumes[0].configMap.name=qscaler-brokers",
+        "extraVolumeMounts[0].name=brokers",
+        "extraVolumeMounts[0].mountPath=/etc/qscaler/brokers",
     )
     container = _container(docs)
     env = {e["name"]: e.get("value") for e in container["env"]}
@@ -114,6 +124,9 @@ def test_values_become_settings(helm: Helm) -> None:
     assert env["QSCALER_AMQP_URL"] == "amqps://rabbitmq.example:5671"
     assert env["QSCALER_LEADER_ELECTION"] == "false"
     assert env["QSCALER_LOG_FORMAT"] == "text"
+    assert container["volumeMounts"][-1] == {"name": "brokers", "mountPath": "/etc/qscaler/brokers"}
+    volumes = deployment_volumes(docs)
+    assert volumes[-1] == {"name": "brokers", "configMap": {"name": "qscaler-brokers"}}
     assert container["image"] == "ghcr.io/qscaler/qscaler:9.9.9"
     kinds = {d["kind"] for d in docs}
     # One replica without leader election: no Lease Role, and no PDB that
