@@ -27,10 +27,10 @@ from qscaler.bindings_file import load_bindings
 from qscaler.brokers import Broker, load_brokers
 from qscaler.core.binding import DEFAULT_BROKER
 from qscaler.errors import SettingsError
-from qscaler.loop import AlwaysLeader, ClusterView, Controller, Leadership, LoopConfig, ScaleWriter
+from qscaler.loop import AlwaysLeader, ClusterView, ControlLoop, Leadership, LoopConfig, ScaleWriter
 from qscaler.probe import ActivationProbe
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import EventSink, Reporter
+from qscaler.record.recorder import EventSink, OutcomeRecorder
 from qscaler.record.server import Health, serve
 from qscaler.record.status import status_document
 from qscaler.settings import Settings
@@ -63,7 +63,7 @@ def make_source(broker: Broker) -> QueueSource:
 class Runtime:
     """The running pieces, and how to stop them."""
 
-    controller: Controller
+    controller: ControlLoop
     metrics: Metrics
     health: Health
     stoppers: list[Callable[[], None]] = field(default_factory=list)
@@ -100,7 +100,7 @@ def build_runtime(
     health = Health(
         time.monotonic, stuck_after_seconds=max(30.0, 6 * settings.poll_interval_seconds)
     )
-    reporter = Reporter(
+    reporter = OutcomeRecorder(
         metrics, dry_run=settings.dry_run, repeat_seconds=settings.event_repeat_seconds
     )
     stoppers: list[Callable[[], None]] = []
@@ -131,7 +131,7 @@ def build_runtime(
             settings, metrics, health, stoppers
         )
         cluster = cache
-    controller = Controller(
+    controller = ControlLoop(
         cluster=cluster,
         source=sources.pop(DEFAULT_BROKER),
         brokers=sources,
@@ -199,7 +199,7 @@ def _closer(server: ThreadingHTTPServer) -> Callable[[], None]:
 
 
 def _serve(
-    settings: Settings, registry: CollectorRegistry, health: Health, reporter: Reporter
+    settings: Settings, registry: CollectorRegistry, health: Health, reporter: OutcomeRecorder
 ) -> ThreadingHTTPServer:
     """Serve /metrics and friends; a port in use is a `SettingsError`, one line."""
     address, port = settings.metrics_address, settings.metrics_port

@@ -12,8 +12,7 @@ adapters build messages from URLs with the password removed.
      ├── SourceError                  RabbitMQ could not be read (hold, never scale down)
      │    ├── SourceUnavailable       refused, timed out, 5xx: probably transient
      │    ├── SourceAuthError         401/403: credentials or permissions
-     │    ├── SourceDataError         the answer was not what the API documents
-     │    └── QueueNotFound           a bound queue does not exist (per binding)
+     │    └── SourceDataError         the answer was not what the API documents
      ├── KubeError                    the Kubernetes API refused or failed a call
      │    ├── KubeForbidden           403: names the verb and resource RBAC lacks
      │    ├── KubeConflict            409 after retries with a fresh read
@@ -75,12 +74,6 @@ class SourceDataError(SourceError):
     """The broker answered with something the API does not document."""
 
     kind = "data"
-
-
-class QueueNotFound(SourceError):
-    """A queue a binding names does not exist in its vhost."""
-
-    kind = "queue_not_found"
 
 
 class KubeError(QscalerError):

@@ -1,6 +1,6 @@
 """The control loop: observe → decide → act → record, once per poll.
 
-One `Controller.cycle()` reads the bindings from the cluster view (a watch
+One `ControlLoop.cycle()` reads the bindings from the cluster view (a watch
 cache: no API reads), polls each vhost once for all its bindings, smooths the
 rates, decides every workload with the pure `decide`, plans the writes and,
 when this process leads, makes them. `qscaler run`, `qscaler plan`,
@@ -110,7 +110,7 @@ class LoopConfig:
     dry_run: bool = False
 
 
-class Controller:
+class ControlLoop:
     """Runs cycles; holds the per-workload histories between them."""
 
     def __init__(

@@ -7,7 +7,7 @@ workload even starts waking. `run_forever` runs the probe on a thread of its
 own every `QSCALER_ACTIVATION_PROBE_SECONDS`: it passive-declares the
 exact-named queues of the workloads held at 0 (`qscaler.core.wake`), and when
 one shows more ready messages than that workload's `activation-messages`, the
-loop wakes it at once (`Controller.wake`) with the probe's real-time count,
+loop wakes it at once (`ControlLoop.wake`) with the probe's real-time count,
 even while a cycle is reading the broker.
 
 A passive declare is a round trip for qscaler and wakes a hibernating queue

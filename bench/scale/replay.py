@@ -7,8 +7,8 @@
 The scale benchmark (`bench.scale.run`) measures a cycle against the real
 broker and control plane, where a cycle takes 10 minutes to set up and most of
 its wall time is the broker's. To work on qscaler's own share, this runs the
-same `Controller` (real ManagementSource, binding parser, smoothing, matcher,
-decide, Reporter and Metrics) on the same world, with the management API's
+same `ControlLoop` (real ManagementSource, binding parser, smoothing, matcher,
+decide, OutcomeRecorder and Metrics) on the same world, with the management API's
 pages served from memory (`httpx.MockTransport`) in the shape RabbitMQ 3.10.8
 answers `ManagementSource`'s requests (tests/fixtures/rabbitmq/3.10.8). The
 cluster is the world's Deployments as a StaticCluster; at steady state a cycle
@@ -41,9 +41,9 @@ from bench.scale.world import LOAD, World, layout
 from qscaler.app import collect_garbage_less_often
 from qscaler.bindings_file import StaticCluster
 from qscaler.core.workload import Workload, WorkloadRef
-from qscaler.loop import Controller
+from qscaler.loop import ControlLoop
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.sources.management import PAGE_SIZE, ManagementSource
 
 
@@ -90,7 +90,7 @@ def _cpu(call: object) -> float:
     return time.thread_time() - started
 
 
-def _controller(world: World, replay: Replay) -> Controller:
+def _controller(world: World, replay: Replay) -> ControlLoop:
     source = ManagementSource(
         httpx.Client(base_url="http://rabbitmq.invalid", transport=httpx.MockTransport(replay))
     )
@@ -104,8 +104,8 @@ def _controller(world: World, replay: Replay) -> Controller:
         )
         for w in world.workloads
     ]
-    reporter = Reporter(Metrics(CollectorRegistry()))
-    return Controller(StaticCluster(workloads), source, None, reporter, clock=time.monotonic)
+    reporter = OutcomeRecorder(Metrics(CollectorRegistry()))
+    return ControlLoop(StaticCluster(workloads), source, None, reporter, clock=time.monotonic)
 
 
 class Replay:

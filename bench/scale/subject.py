@@ -5,8 +5,8 @@ publishing, the per-queue baseline) would show up in qscaler's CPU time and
 peak RSS if it ran in the same process, so qscaler runs here, spawned fresh,
 and the benchmark commands it over a pipe. It is built exactly as `qscaler
 run` builds it (`qscaler.app.build_runtime`: ManagementSource, ClusterCache,
-KubeWriter, KubeEvents, Reporter, the Lease, and the activation probe when
-asked), then driven one `Controller.cycle()` at a time, or by
+KubeWriter, KubeEvents, OutcomeRecorder, the Lease, and the activation probe when
+asked), then driven one `ControlLoop.cycle()` at a time, or by
 `run_forever` for the burst measurements.
 
 The only additions are instruments: the writer is wrapped to note when each

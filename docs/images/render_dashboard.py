@@ -1,7 +1,7 @@
 """Draw docs/images/dashboard.png: the qscaler dashboard's main panels, from a recorded run.
 
 The run is `qscaler demo`'s: qscaler's real control loop (the class
-`qscaler run` uses) with a real Reporter and Metrics on a simulated broker
+`qscaler run` uses) with a real OutcomeRecorder and Metrics on a simulated broker
 and cluster, in simulated time, over the benchmark's one-hour noisy trace.
 After every loop cycle the script reads the registry, as a Prometheus
 scrape would, and keeps the values; the panels are then drawn with the same
@@ -43,7 +43,7 @@ from prometheus_client import CollectorRegistry
 
 from qscaler.outcome import CycleReport, Outcome
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.sim.controllers import Bounds
 from qscaler.sim.demo import default_trace
 from qscaler.sim.policy_file import parse_policy
@@ -77,7 +77,7 @@ class Samples:
 
 
 class Sampling:
-    """A Recorder that reports through the real Reporter, then samples its registry."""
+    """A Recorder that reports through the real OutcomeRecorder, then samples its registry."""
 
     GAUGES = (
         ("ready", "qscaler_queue_messages", {"state": "ready"}),
@@ -90,7 +90,7 @@ class Sampling:
 
     def __init__(self, samples: Samples) -> None:
         self.registry = CollectorRegistry()
-        self.reporter = Reporter(Metrics(self.registry))
+        self.reporter = OutcomeRecorder(Metrics(self.registry))
         self.samples = samples
         self.now = 0.0
 

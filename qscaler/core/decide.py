@@ -87,14 +87,14 @@ def decide(
         return _untrusted(current, policy, history, now, distrust)
 
     demand = measure(samples.queues, policy)
-    sized, learned = _size(demand, policy, history, current, now)
+    sized, taught = _size(demand, policy, history, current, now)
 
     draft = _Draft(current)
     _recommend(draft, demand, sized)
     _activation(draft, demand, policy, current)
     if not (policy.rate_aware and draft.value < current):
         _tolerance(draft, sized.need, policy, current)
-    anticipation, learned = _anticipate(demand, policy, learned, now)
+    anticipation, taught = _anticipate(demand, policy, taught, now)
     if anticipation is not None:
         _forecast_floor(draft, anticipation, policy)
     _bounds(draft, policy)
@@ -105,7 +105,7 @@ def decide(
     elif draft.value < current:
         _stabilize(draft, window, policy, current)
         if policy.rate_aware:
-            _keep_draining(draft, demand, policy, learned, current)
+            _keep_draining(draft, demand, policy, taught, current)
         _limit_down(draft, policy.scale_down_limit, current, history.changes)
     _bounds(draft, policy)  # again: a window from before max-replicas was lowered
 
@@ -116,11 +116,11 @@ def decide(
         message="; ".join(draft.notes),
         recommended=recommended,
         backlog=demand.backlog,
-        throughput=learned.throughput,
+        throughput=taught.throughput,
         details=_details(demand, anticipation),
     )
     new_history = replace(
-        learned,
+        taught,
         recommendations=window,
         changes=_with_change(history.changes, now, current, draft.value),
         failures=0,
@@ -129,7 +129,7 @@ def decide(
         new_history = replace(
             new_history,
             surge_until=sized.surge_until,
-            starting=timing(learned.starting, current, draft.value, now),
+            starting=timing(taught.starting, current, draft.value, now),
         )
     return decision, new_history
 
@@ -140,8 +140,8 @@ def _size(
     """The need and, in rate-aware mode, the history with what this observation taught."""
     if not policy.rate_aware:
         return _backlog_sized(demand, policy), history
-    learned = rate_aware.learn(history, demand, policy, now)
-    return rate_aware.size(demand, policy, history, learned, current, now), learned
+    taught = rate_aware.learn(history, demand, policy, now)
+    return rate_aware.size(demand, policy, history, taught, current, now), taught
 
 
 def _backlog_sized(demand: Demand, policy: Policy) -> Sized:
@@ -357,16 +357,16 @@ def _with_change(
 
 
 def _anticipate(
-    demand: Demand, policy: Policy, learned: History, now: float
+    demand: Demand, policy: Policy, taught: History, now: float
 ) -> tuple[Anticipation | None, History]:
-    """Rate-aware mode with a known throughput: the forecast's floor, and its learned state."""
-    if policy.forecast is ForecastMode.OFF or not policy.rate_aware or not learned.throughput:
-        return None, learned
+    """Rate-aware mode with a known throughput: the forecast's floor, and its taught state."""
+    if policy.forecast is ForecastMode.OFF or not policy.rate_aware or not taught.throughput:
+        return None, taught
     rate = demand.publish_sample if demand.publish_sample is not None else demand.publish_rate
     anticipation, state = anticipate(
-        learned.forecast, rate, learned.throughput, learned.startup_seconds, now
+        taught.forecast, rate, taught.throughput, taught.startup_seconds, now
     )
-    return anticipation, replace(learned, forecast=state)
+    return anticipation, replace(taught, forecast=state)
 
 
 def _forecast_floor(draft: _Draft, anticipation: Anticipation, policy: Policy) -> None:

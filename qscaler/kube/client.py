@@ -55,11 +55,6 @@ class CountingApiClient(client.ApiClient):  # type: ignore[misc]
             if self.hook is not None:
                 self.hook(verb, resource, status)
 
-    def total_requests(self) -> int:
-        """Requests made so far."""
-        with self._lock:
-            return sum(self.counts.values())
-
 
 def describe_request(method: str, url: str) -> tuple[str, str]:
     """The RBAC verb and resource of a request: ("patch", "deployments/scale")."""

@@ -33,7 +33,7 @@ TIMEOUT = (3.0, 5.0)
 
 
 @dataclass(slots=True)
-class _Series:
+class _EventSeries:
     name: str
     count: int
     patched_at: float
@@ -56,7 +56,7 @@ class KubeEvents:
         self.repeat_seconds = repeat_seconds
         self.clock = clock
         self.wall_clock = wall_clock
-        self._series: dict[tuple[str, str, str, str], _Series] = {}
+        self._series: dict[tuple[str, str, str, str], _EventSeries] = {}
 
     def emit(self, workload: Workload, event_type: str, reason: str, message: str) -> None:
         """Create an Event, or count a repeat on the existing one."""
@@ -73,7 +73,7 @@ class KubeEvents:
         now = self.clock()
         try:
             if series is None:
-                self._series[key] = _Series(
+                self._series[key] = _EventSeries(
                     self._create(workload, event_type, reason, message), 1, now
                 )
             elif now - series.patched_at >= self.repeat_seconds:
@@ -120,7 +120,7 @@ class KubeEvents:
         )
         return name
 
-    def _patch(self, workload: Workload, series: _Series, message: str) -> None:
+    def _patch(self, workload: Workload, series: _EventSeries, message: str) -> None:
         body = {
             "count": series.count,
             "message": message,

@@ -60,7 +60,7 @@ class NoEvents:
         """Drop the event."""
 
 
-class Reporter:
+class OutcomeRecorder:
     """The loop's Recorder: metrics, Events and logs, plus the last report."""
 
     def __init__(
@@ -87,7 +87,7 @@ class Reporter:
         self._polled: set[tuple[str, str]] = set()  # (broker, vhost) with a last-poll series
         self._read: set[tuple[str, str]] = set()  # (broker, vhost) read in the cycle under way
         self._failing: dict[tuple[str, str], int] = {}  # (broker, vhost) -> failed reads in a row
-        self._series: dict[WorkloadRef, _Series] = {}
+        self._series: dict[WorkloadRef, _WorkloadSeries] = {}
 
     # --- Recorder protocol ---
 
@@ -192,10 +192,10 @@ class Reporter:
             series.set(m.forecast_period, d.get("forecast_period_seconds", 0.0))
             series.set(m.forecast_trust, d.get("forecast_trust", 0.0))
 
-    def _series_of(self, ref: WorkloadRef) -> _Series:
+    def _series_of(self, ref: WorkloadRef) -> _WorkloadSeries:
         series = self._series.get(ref)
         if series is None:
-            series = self._series[ref] = _Series(_labels(ref))
+            series = self._series[ref] = _WorkloadSeries(_labels(ref))
         return series
 
     def _set_held(self, outcome: Outcome) -> None:
@@ -303,13 +303,13 @@ class _Repeats:
         self._runs.pop(subject, None)
 
 
-class _Series:
+class _WorkloadSeries:
     """One workload's series, each looked up once and set only when its value changes.
 
     At 2,000 workloads an outcome sets about 16 series; finding each with
     `labels()` and setting an unchanged value cost a third of a cycle's CPU
     time (docs/performance.md). A cached series must not outlive its removal:
-    the Reporter drops the whole `_Series` when it removes a workload's series,
+    the OutcomeRecorder drops the whole `_WorkloadSeries` when it removes a workload's series,
     and `forget`s a single one it removes (a reason no longer holding it back).
     """
 

@@ -2,7 +2,7 @@
 
 Nothing is faked on qscaler's side: `QscalerController` runs `qscaler run`'s
 loop (bindings → source → smoothing → decide → plan → write) with a real
-`Reporter` and `Metrics` on the demo's own registry, served on /metrics,
+`OutcomeRecorder` and `Metrics` on the demo's own registry, served on /metrics,
 /healthz, /readyz and /status while it runs, so a dashboard can watch it.
 Only the broker and the cluster are simulated, by the benchmark's world, in
 accelerated time: `speed` simulated seconds per real second (0: as fast as
@@ -29,7 +29,7 @@ from prometheus_client import CollectorRegistry
 from qscaler.errors import ConfigError
 from qscaler.outcome import CycleReport
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.record.server import Health, serve
 from qscaler.record.status import status_document
 from qscaler.sim import chart
@@ -131,7 +131,7 @@ def run_demo(
 ) -> DemoResult:
     """Play the trace through the real loop, live; then score it and compare with KEDA."""
     registry = CollectorRegistry()
-    reporter = Reporter(Metrics(registry))
+    reporter = OutcomeRecorder(Metrics(registry))
     controller = QscalerController(options.policy, options.bounds, recorder=reporter)
     health = Health(clock, stuck_after_seconds=60.0)
     server = _serve(options, registry, health, reporter, out)
@@ -239,7 +239,7 @@ def _serve(
     options: DemoOptions,
     registry: CollectorRegistry,
     health: Health,
-    reporter: Reporter,
+    reporter: OutcomeRecorder,
     out: TextIO,
 ) -> ThreadingHTTPServer | None:
     """Serve /metrics and friends; a port already in use is reported, not fatal."""

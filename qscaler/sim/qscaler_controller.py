@@ -2,7 +2,7 @@
 
 The benchmark is only worth something if the qscaler it measures is the one
 that runs in a cluster. So this adapter does not call `decide` itself: it
-builds a `qscaler.loop.Controller`, the class `qscaler run` uses, with a
+builds a `qscaler.loop.ControlLoop`, the class `qscaler run` uses, with a
 simulated queue source (the world's management-stats snapshot), a simulated
 cluster (one Deployment whose spec.replicas is the world's) and a writer that
 sets the world's replicas. Bindings are parsed from annotations, rates are
@@ -18,8 +18,7 @@ from qscaler.core.actuation import Plan
 from qscaler.core.binding import MAX_REPLICAS, MIN_REPLICAS, QUEUES, ProcessDefaults
 from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
-from qscaler.loop import Controller as Loop
-from qscaler.loop import LoopConfig, Recorder
+from qscaler.loop import ControlLoop, LoopConfig, Recorder
 from qscaler.outcome import CycleReport, Outcome
 from qscaler.sim.controllers import Bounds
 from qscaler.sim.world import StatsSnapshot
@@ -133,7 +132,7 @@ class QscalerController:
         self.cluster = SimCluster(sim_annotations(policy, bounds))
         self.poll_interval = poll_interval
         self.recorder = recorder or NoRecorder()
-        self.loop = Loop(
+        self.loop = ControlLoop(
             cluster=self.cluster,
             source=self.broker,
             writer=self.cluster,

@@ -67,6 +67,7 @@ from qscaler.errors import (
 )
 from qscaler.sources import VhostRequest
 from qscaler.sources.credentials import renewed, scrub
+from qscaler.sources.tls import client_tls_context
 
 if TYPE_CHECKING:
     from qscaler.settings import Settings
@@ -125,7 +126,7 @@ class AmqpSource:
         self._scheme = parts.scheme
         self._credentials = pika.PlainCredentials(username, password)
         self._username = username
-        self._tls = _tls_context(ca_file, verify) if parts.scheme == "amqps" else None
+        self._tls = client_tls_context(ca_file, verify) if parts.scheme == "amqps" else None
         self._timeout = timeout_seconds
         self._heartbeat = heartbeat_seconds or max(1, math.ceil(timeout_seconds))
         self._reload = credentials
@@ -354,20 +355,6 @@ def _stats(name: str, ok: Any, vhost: str) -> QueueStats:
 
 def _is_count(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _tls_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        return context
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise SettingsError(f"TLS CA file {ca_file}: cannot load it ({exc})") from None
-    return context
 
 
 def _describe(exc: BaseException) -> str:

@@ -84,6 +84,7 @@ from qscaler.sources.management_json import (
     parse_page,
     parse_queue,
 )
+from qscaler.sources.tls import client_tls_context
 
 if TYPE_CHECKING:
     from qscaler.settings import Settings
@@ -158,7 +159,7 @@ class ManagementSource:
         client = httpx.Client(
             base_url=base.copy_with(username=None, password=None),
             auth=httpx.BasicAuth(username, password),
-            verify=tls_context(ca_file) if verify else False,
+            verify=client_tls_context(ca_file, verify),
             timeout=httpx.Timeout(timeout_seconds),
             follow_redirects=False,
             headers={"accept": "application/json"},
@@ -386,17 +387,6 @@ class ManagementSource:
 
     def _scrub(self, message: str) -> str:
         return scrub(message, self._secrets)
-
-
-def tls_context(ca_file: str | None) -> ssl.SSLContext:
-    """System CAs, plus `ca_file` when given (a private CA)."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise SettingsError(f"TLS CA file {ca_file}: cannot load it ({exc})") from None
-    return context
 
 
 def _segment(value: str) -> str:

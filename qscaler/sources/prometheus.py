@@ -60,7 +60,7 @@ from qscaler.errors import (
 )
 from qscaler.sources import VhostRequest
 from qscaler.sources.counters import CounterDeltas
-from qscaler.sources.management import tls_context, transport_failure
+from qscaler.sources.management import transport_failure
 from qscaler.sources.prometheus_nodes import (
     DnsNodes,
     ManagementNodes,
@@ -75,6 +75,7 @@ from qscaler.sources.prometheus_text import (
     Exposition,
     parse_exposition,
 )
+from qscaler.sources.tls import client_tls_context
 
 if TYPE_CHECKING:
     from qscaler.settings import Settings
@@ -148,7 +149,7 @@ class PrometheusSource:
     ) -> PrometheusSource:
         """Build the client and the node finder `config` describes: its URLs, else
         its DNS name, else the management API's node list."""
-        verify = tls_context(config.ca_file) if config.verify else False
+        verify = client_tls_context(config.ca_file, config.verify)
         client = httpx.Client(
             verify=verify,
             timeout=httpx.Timeout(config.timeout_seconds),

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from qscaler.cli import kubectl_main, main
 from qscaler.errors import SourceUnavailable
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.settings import unknown_variables
 from qscaler.sim.demo import Frame, View
 from tests.harness.k8s import bin_dir
@@ -66,7 +66,7 @@ def test_commands_warn_about_an_unknown_variable_on_stderr(
 
 
 def test_a_source_that_recovers_says_so_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
-    reporter = Reporter(Metrics(CollectorRegistry()))
+    reporter = OutcomeRecorder(Metrics(CollectorRegistry()))
     with caplog.at_level(logging.INFO, "qscaler"):
         reporter.source_read("/", SourceUnavailable("refused"), at=1.0)
         reporter.source_read("/", SourceUnavailable("refused"), at=2.0)

@@ -31,10 +31,10 @@ from qscaler.kube.events import KubeEvents
 from qscaler.kube.lease import LeaseElector
 from qscaler.kube.watch import Reflector
 from qscaler.kube.writer import KubeWriter
-from qscaler.loop import Controller, LoopConfig
+from qscaler.loop import ControlLoop, LoopConfig
 from qscaler.manifests import hpa_from, workload_from
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.sources.management import ManagementSource
 from tests.e2e.conftest import ENABLED, QSCALER_NAMESPACE, StartQscaler, consumer_annotations
 from tests.harness.faultproxy import TcpFaultProxy
@@ -322,11 +322,11 @@ def test_15_workload_deleted_while_its_decision_is_in_flight(
             "both queues counted",
             lambda: all((broker.queue(vhost, q) or {}).get("messages") == 30 for q in "ab"),
         )
-        loop = Controller(
+        loop = ControlLoop(
             _DeletesOnRead(cache, control_plane, namespace, "doomed"),
             source,
             KubeWriter(api),
-            Reporter(Metrics(registry), KubeEvents(api, "test")),
+            OutcomeRecorder(Metrics(registry), KubeEvents(api, "test")),
             clock=time.monotonic,
             config=LoopConfig(defaults=ProcessDefaults()),
         )

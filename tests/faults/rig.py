@@ -1,6 +1,6 @@
 """qscaler's real control loop, wired for fault tests without a cluster.
 
-The loop, the queue sources, the Reporter and the Metrics are the real ones;
+The loop, the queue sources, the OutcomeRecorder and the Metrics are the real ones;
 only qscaler's own cluster-side protocols are in memory: `Fleet` is the
 ClusterView and the ScaleWriter (a write changes the workload's replicas, as
 the scale subresource would), `RecordingEvents` is the EventSink. The
@@ -24,10 +24,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from qscaler.core.actuation import Plan
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
-from qscaler.loop import Controller, LoopConfig
+from qscaler.loop import ControlLoop, LoopConfig
 from qscaler.outcome import Outcome
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.record.status import status_document
 from qscaler.sources import QueueSource
 
@@ -101,7 +101,7 @@ class Fleet:
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """One Event the Reporter emitted."""
+    """One Event the OutcomeRecorder emitted."""
 
     workload: str
     type: str
@@ -125,15 +125,15 @@ class RecordingEvents:
 
 
 class Rig:
-    """One real Controller over `source`, with its reports kept for assertions."""
+    """One real ControlLoop over `source`, with its reports kept for assertions."""
 
     def __init__(self, source: QueueSource, workloads: list[Workload]) -> None:
         self.source = source
         self.fleet = Fleet(workloads)
         self.events = RecordingEvents()
         self.registry = CollectorRegistry()
-        self.reporter = Reporter(Metrics(self.registry), self.events)
-        self.loop = Controller(
+        self.reporter = OutcomeRecorder(Metrics(self.registry), self.events)
+        self.loop = ControlLoop(
             self.fleet,
             source,
             self.fleet,

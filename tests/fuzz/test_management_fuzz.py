@@ -2,8 +2,8 @@
 
 The broker (or whatever answers in its place: a proxy, a captive portal, a
 broker bug) can send anything. httpx's MockTransport serves hypothesis-made
-bodies to the real ManagementSource, which feeds qscaler's real Controller,
-Reporter and Metrics (tests/faults/rig.py). The properties:
+bodies to the real ManagementSource, which feeds qscaler's real ControlLoop,
+OutcomeRecorder and Metrics (tests/faults/rig.py). The properties:
 
 * never a crash: every cycle completes and every workload gets a decision;
   nothing reaches the loop's "unexpected" safety net;

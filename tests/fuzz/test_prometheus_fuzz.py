@@ -3,7 +3,7 @@
 What answers on a node's Prometheus port can be anything: another exporter,
 a proxy's error page, a cut or garbled exposition, duplicated series, NaN.
 httpx's MockTransport serves hypothesis-made bodies to the real
-PrometheusSource, feeding qscaler's real Controller (tests/faults/rig.py). The
+PrometheusSource, feeding qscaler's real ControlLoop (tests/faults/rig.py). The
 properties, as for the management API (tests/fuzz/test_management_fuzz.py):
 
 * never a crash: every cycle completes and every workload gets a decision;

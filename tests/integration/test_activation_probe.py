@@ -27,7 +27,7 @@ from qscaler.core.actuation import Plan
 from qscaler.core.wake import Sleeper
 from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceDataError, SourceError
-from qscaler.loop import Controller
+from qscaler.loop import ControlLoop
 from qscaler.outcome import CycleReport, Outcome
 from qscaler.probe import ActivationProbe
 from qscaler.record.metrics import Metrics
@@ -83,7 +83,7 @@ def test_a_zero_replica_workload_wakes_on_the_probe_before_the_management_api(
         for name, queue in (("orders-worker", "orders"), ("quiet-worker", "quiet"))
     ]
     recorder, writer = Outcomes(), RecordingWriter()
-    loop = Controller(StaticCluster(workloads), management, writer, recorder, clock=time.monotonic)
+    loop = ControlLoop(StaticCluster(workloads), management, writer, recorder, clock=time.monotonic)
     name = f"qscaler-probe-{secrets.token_hex(3)}"
     probe = ActivationProbe(
         AmqpSource(broker.amqp_url, broker.user, broker.password, connection_name=name)

@@ -1,7 +1,7 @@
 """Log lines of a lasting problem: written when it starts, then at most once
 per repeat period, and at once when it changes or comes back.
 
-The real Controller, Reporter and Metrics with the in-memory broker of
+The real ControlLoop, OutcomeRecorder and Metrics with the in-memory broker of
 tests/unit/test_loop.py, cycle by cycle on the broker's clock (5 s apart, as
 the default poll interval), with a repeat period of 60 s.
 """
@@ -17,9 +17,9 @@ from qscaler.bindings_file import StaticCluster
 from qscaler.core.model import VhostSnapshot
 from qscaler.core.workload import Workload
 from qscaler.errors import SourceUnavailable
-from qscaler.loop import Controller
+from qscaler.loop import ControlLoop
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.sources import VhostRequest
 from tests.harness.memory import RecordingWriter
 from tests.unit.test_loop import Broker, deploy, value
@@ -27,16 +27,18 @@ from tests.unit.test_loop import Broker, deploy, value
 REPEAT_SECONDS = 60.0
 
 
-def world(workloads: list[Workload], broker: Broker) -> tuple[Controller, CollectorRegistry]:
+def world(workloads: list[Workload], broker: Broker) -> tuple[ControlLoop, CollectorRegistry]:
     registry = CollectorRegistry()
-    reporter = Reporter(Metrics(registry), repeat_seconds=REPEAT_SECONDS, clock=lambda: broker.now)
-    loop = Controller(
+    reporter = OutcomeRecorder(
+        Metrics(registry), repeat_seconds=REPEAT_SECONDS, clock=lambda: broker.now
+    )
+    loop = ControlLoop(
         StaticCluster(workloads), broker, RecordingWriter(), reporter, clock=lambda: broker.now
     )
     return loop, registry
 
 
-def cycles(loop: Controller, broker: Broker, count: int) -> None:
+def cycles(loop: ControlLoop, broker: Broker, count: int) -> None:
     for _ in range(count):
         loop.cycle()
         broker.now += 5
@@ -123,11 +125,11 @@ def test_the_same_error_with_other_numbers_is_one_problem_other_words_another(
 def test_without_a_repeat_period_every_cycle_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     broker = Broker({"/": {"q": 30}})
     registry = CollectorRegistry()
-    loop = Controller(
+    loop = ControlLoop(
         StaticCluster([deploy("w", queues="q", min_replicas="many")]),
         broker,
         RecordingWriter(),
-        Reporter(Metrics(registry)),
+        OutcomeRecorder(Metrics(registry)),
         clock=lambda: broker.now,
     )
     cycles(loop, broker, 3)

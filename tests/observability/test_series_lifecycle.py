@@ -1,7 +1,7 @@
 """Series that must go away, or stay, for the alerts and the dashboard to tell the truth.
 
 Read through the registry (client_python's `get_sample_value`) with the real
-Controller, Reporter and Metrics and the in-memory adapters of
+ControlLoop, OutcomeRecorder and Metrics and the in-memory adapters of
 tests/unit/test_loop.py. Each case is one an alert depends on: a follower
 that once led must not serve its old view (it would age into QscalerPollsStale
 and double the leader's series), a vhost nobody binds any more must not look
@@ -15,9 +15,9 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from qscaler.bindings_file import StaticCluster
-from qscaler.loop import Controller, LoopConfig
+from qscaler.loop import ControlLoop, LoopConfig
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from tests.harness.memory import RecordingWriter
 from tests.unit.test_loop import Broker, controller, deploy, value
 
@@ -132,11 +132,11 @@ def test_a_refused_write_is_held_back_until_a_write_succeeds() -> None:
 def test_a_dry_run_process_marks_every_workload_not_only_those_that_would_move() -> None:
     broker = Broker({"/": {"busy": 50, "idle": 0}})
     registry = CollectorRegistry()
-    loop = Controller(
+    loop = ControlLoop(
         StaticCluster([deploy("busy", queues="busy"), deploy("idle", replicas=0, queues="idle")]),
         broker,
         None,
-        Reporter(Metrics(registry), dry_run=True),
+        OutcomeRecorder(Metrics(registry), dry_run=True),
         clock=lambda: broker.now,
         config=LoopConfig(dry_run=True),
     )

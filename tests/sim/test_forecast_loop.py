@@ -6,7 +6,7 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry
 
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.record.status import render_table, status_document
 from qscaler.sim.controllers import Bounds
 from qscaler.sim.qscaler_controller import WORKLOAD, QscalerController
@@ -21,7 +21,7 @@ LABELS = {"namespace": WORKLOAD.namespace, "workload": WORKLOAD.name, "kind": WO
 
 def play(policy: dict[str, str], until: int) -> tuple[QscalerController, CollectorRegistry, list]:
     registry = CollectorRegistry()
-    reporter = Reporter(Metrics(registry))
+    reporter = OutcomeRecorder(Metrics(registry))
     controller = QscalerController(policy, Bounds(0, 50), recorder=reporter)
     world, reasons = World(TRACE, SCENARIO), []
     while world.now < until:

@@ -37,7 +37,7 @@ def test_decisions_flow_through_the_live_loop(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(qscaler.loop, "decide", spy_decide)
     monkeypatch.setattr(RateSmoother, "smooth", spy_smooth)
     controller = QscalerController(load_policy(None), Bounds())
-    assert type(controller.loop) is qscaler.loop.Controller
+    assert type(controller.loop) is qscaler.loop.ControlLoop
     result = run(TRACE, Scenario(), controller)
 
     polls = len(TRACE) // 5

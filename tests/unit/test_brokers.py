@@ -16,9 +16,9 @@ from qscaler.brokers import load_brokers
 from qscaler.core.binding import ProcessDefaults, parse_binding
 from qscaler.core.model import VhostSnapshot
 from qscaler.errors import BindingError, SettingsError
-from qscaler.loop import Controller, LoopConfig
+from qscaler.loop import ControlLoop, LoopConfig
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.record.status import render_table, status_document
 from qscaler.settings import load_settings
 from qscaler.sources import VhostRequest
@@ -185,9 +185,9 @@ def test_one_broker_down_holds_only_its_workloads() -> None:
         deploy("c", queues="orders", broker=on["eu"]),
     ]
     registry = CollectorRegistry()
-    reporter = Reporter(Metrics(registry), wall_clock=lambda: 1_700_000_000.0)
+    reporter = OutcomeRecorder(Metrics(registry), wall_clock=lambda: 1_700_000_000.0)
     writer = RecordingWriter()
-    loop = Controller(
+    loop = ControlLoop(
         StaticCluster(workloads), default, writer, reporter, clock=lambda: default.now,
         config=LoopConfig(defaults=BROKERS),
         brokers={"payments": payments, "orders-eu": eu},
@@ -280,8 +280,8 @@ def test_each_broker_is_read_on_its_own_thread() -> None:
 
     default, second = Waiting({"/": {"a": 10}}), Signalling({"/": {"b": 20}})
     workloads = [deploy("a", queues="a"), deploy("b", queues="b", broker="payments")]
-    reporter = Reporter(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
-    loop = Controller(
+    reporter = OutcomeRecorder(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
+    loop = ControlLoop(
         StaticCluster(workloads), default, RecordingWriter(), reporter, clock=lambda: 100.0,
         config=LoopConfig(defaults=BROKERS), brokers={"payments": second},
     )  # fmt: skip

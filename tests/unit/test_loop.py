@@ -3,7 +3,7 @@
 These are not fakes of RabbitMQ or Kubernetes (those are tested for real in
 tests/integration and tests/e2e); they stand behind the loop's seams so that
 failure isolation and reporting can be checked exactly, with the real
-Reporter, Metrics and status document.
+OutcomeRecorder, Metrics and status document.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.core.reasons import Reason
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.errors import SourceUnavailable
-from qscaler.loop import Controller, LoopConfig
+from qscaler.loop import ControlLoop, LoopConfig
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.record.status import render_table, status_document
 from qscaler.sources import VhostRequest
 from tests.harness.memory import RecordingWriter
@@ -66,10 +66,10 @@ def controller(
     writer: RecordingWriter,
     hpas: list[Hpa] | None = None,
     dry_run: bool = False,
-) -> tuple[Controller, CollectorRegistry, Reporter]:
+) -> tuple[ControlLoop, CollectorRegistry, OutcomeRecorder]:
     registry = CollectorRegistry()
-    reporter = Reporter(Metrics(registry), wall_clock=lambda: 1_700_000_000.0)
-    loop = Controller(
+    reporter = OutcomeRecorder(Metrics(registry), wall_clock=lambda: 1_700_000_000.0)
+    loop = ControlLoop(
         StaticCluster(workloads, hpas or []),
         broker,
         writer,

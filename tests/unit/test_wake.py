@@ -25,10 +25,10 @@ from qscaler.core.select import QueueMatcher, VhostView, observe, raise_ready
 from qscaler.core.wake import Sleeper, share, sleeper, wanted, woken
 from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceUnavailable
-from qscaler.loop import Controller, LoopConfig
+from qscaler.loop import ControlLoop, LoopConfig
 from qscaler.probe import ActivationProbe
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import Reporter
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.record.server import Health
 from qscaler.settings import load_settings
 from qscaler.sources import VhostRequest
@@ -240,16 +240,16 @@ def deploy(name: str, replicas: int, queues: str) -> Workload:
 
 def world(
     stale: dict[str, int],
-) -> tuple[Controller, StaleBroker, RecordingWriter, Reporter]:
+) -> tuple[ControlLoop, StaleBroker, RecordingWriter, OutcomeRecorder]:
     broker, writer = StaleBroker(stale), RecordingWriter()
-    reporter = Reporter(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
+    reporter = OutcomeRecorder(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
     workloads = [
         deploy("asleep", 0, "a"),
         deploy("pattern", 0, "re:^p"),
         deploy("running", 1, "r"),
         deploy("other", 0, "o"),
     ]
-    loop = Controller(StaticCluster(workloads), broker, writer, reporter, clock=lambda: 101.0)
+    loop = ControlLoop(StaticCluster(workloads), broker, writer, reporter, clock=lambda: 101.0)
     return loop, broker, writer, reporter
 
 
@@ -369,11 +369,11 @@ def test_the_probe_needs_an_amqp_url(
 
 def test_each_broker_s_probe_sees_and_wakes_only_its_own_sleepers() -> None:
     default, second, writer = StaleBroker({"a": 0}), StaleBroker({"a": 0}), RecordingWriter()
-    reporter = Reporter(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
+    reporter = OutcomeRecorder(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
     on_second = deploy("on-second", 0, "a")
     on_second.annotations["qscaler.io/broker"] = "second"
     workloads = [deploy("on-default", 0, "a"), on_second]
-    loop = Controller(
+    loop = ControlLoop(
         StaticCluster(workloads), default, writer, reporter, clock=lambda: 101.0,
         config=LoopConfig(defaults=ProcessDefaults(brokers=("default", "second"))),
         brokers={"second": second},
