@@ -33,7 +33,9 @@ state; here the window travels in `History`, in and out.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
 from qscaler.core import rate_aware
 from qscaler.core.demand import Demand, measure, whole_replicas
@@ -255,11 +257,21 @@ def _activation(draft: _Draft, demand: Demand, policy: Policy, current: int) -> 
 def _tolerance(draft: _Draft, needed: float | None, policy: Policy, current: int) -> None:
     if current == 0 or needed is None or draft.value in (0, current):
         return
-    if abs(needed / current - 1) <= policy.tolerance:
+    if _within(needed, current, policy.tolerance):
         draft.set(
             current, Reason.WITHIN_TOLERANCE,
             f"need {needed:.2f} is within {policy.tolerance:.0%} of {current}: no change",
         )  # fmt: skip
+
+
+def _within(needed: float, current: int, tolerance: float) -> bool:
+    """|needed / current − 1| ≤ tolerance, exactly: in floats 11/10 − 1 exceeds 0.1.
+
+    The tolerance is taken as the decimal it was written as (`0.1` is 1/10).
+    """
+    if not math.isfinite(needed):  # an absurd need is never within tolerance
+        return False
+    return abs(Fraction(needed) - current) <= Fraction(str(tolerance)) * current
 
 
 def _limit_up(
@@ -343,9 +355,7 @@ def _final_reason(draft: _Draft, current: int) -> Reason:
         return draft.reason
     if desired == current:
         return Reason.STEADY
-    if desired > current:
-        return Reason.SCALE_FROM_ZERO if current == 0 else Reason.SCALE_UP
-    return Reason.SCALE_TO_ZERO if desired == 0 else Reason.SCALE_DOWN
+    return Reason.SCALE_UP if desired > current else Reason.SCALE_DOWN
 
 
 def _with_change(

@@ -3,7 +3,8 @@
 Text for people at a terminal, JSON (one object per line) for log pipelines.
 Structured fields travel in `extra={"fields": {...}}` so both formats carry
 the same data, and the decision reason is the same word as in metrics and
-Events.
+Events. A field named like one of the JSON line's own keys (`time`, `level`,
+`logger`, `message`, `exception`) is written as `<name>_field`, never over it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import logging
 import sys
 from typing import Any, Literal
 
-_RESERVED = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message"}
+#: The keys every JSON line has; fields never overwrite them.
+_OWN_KEYS = frozenset({"time", "level", "logger", "message", "exception"})
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,7 +29,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        data.update(getattr(record, "fields", {}))
+        for key, value in getattr(record, "fields", {}).items():
+            data[f"{key}_field" if key in _OWN_KEYS else key] = value
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, default=str, ensure_ascii=False)

@@ -612,7 +612,34 @@ def test_learned_state_keeps_bounds_and_never_lowers_on_untrusted_data(
     assert new.throughput is None or new.throughput > 0
 
 
-@settings(max_examples=200)
-@given(observations_st, st.integers(0, 60), policies())
-def test_decide_is_deterministic(obs: Observation, current: int, pol: Policy) -> None:
-    assert decide(obs, current, pol, WARM, NOW) == decide(obs, current, pol, WARM, NOW)
+@pytest.mark.parametrize(
+    ("ready", "tolerance"),
+    [(110, 0.1), (90, 0.1), (130, 0.3), (70, 0.3), (115, 0.15), (85, 0.15)],
+    ids=["11-at-10", "9-at-10", "13-at-10-tol-0.3", "7-at-10-tol-0.3", "11.5-at-10", "8.5-at-10"],
+)
+def test_a_need_exactly_at_the_tolerance_holds_both_ways(ready: int, tolerance: float) -> None:
+    """The boundary is exact: 11/10 − 1 is 0.10000000000000009 in floats."""
+    pol = policy(tolerance=tolerance, scale_down_limit=None, cooldown_seconds=0)
+    decision = run(seen(sample(ready=ready)), 10, pol)
+    assert (decision.desired, decision.reason) == (10, Reason.WITHIN_TOLERANCE)
+
+
+@settings(max_examples=400)
+@given(
+    st.integers(0, 100_000),
+    st.integers(0, 100_000),
+    st.integers(0, 60),
+    policies(),
+    histories_st,
+)
+def test_more_backlog_never_means_fewer_replicas(
+    ready: int, more: int, current: int, pol: Policy, history: History
+) -> None:
+    """Backlog mode is monotonic in the backlog: from the same state, a deeper
+    queue asks for at least as many replicas (and from 0, wakes no later)."""
+    pol = replace(
+        pol, target_drain_seconds=None, messages_per_replica=pol.messages_per_replica or 7
+    )
+    fewer = run(seen(sample(ready=ready)), current, pol, history)
+    deeper = run(seen(sample(ready=ready + more)), current, pol, history)
+    assert deeper.desired >= fewer.desired
