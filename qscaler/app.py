@@ -29,8 +29,9 @@ from qscaler.core.binding import DEFAULT_BROKER
 from qscaler.errors import SettingsError
 from qscaler.loop import AlwaysLeader, ClusterView, ControlLoop, Leadership, LoopConfig, ScaleWriter
 from qscaler.probe import ActivationProbe
+from qscaler.record.event_sink import EventSink
 from qscaler.record.metrics import Metrics
-from qscaler.record.recorder import EventSink, OutcomeRecorder
+from qscaler.record.recorder import OutcomeRecorder
 from qscaler.record.server import Health, serve
 from qscaler.record.status import status_document
 from qscaler.settings import Settings

@@ -35,7 +35,7 @@ from qscaler.core.reasons import Reason
 from qscaler.core.select import VhostView, observe, raise_ready
 from qscaler.core.wake import Ready, Sleeper, sleeper
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
-from qscaler.errors import BindingError, KubeError, KubeNotFound, SourceError
+from qscaler.errors import BindingError, KubeError, KubeNotFound, NotLeader, SourceError
 from qscaler.outcome import CycleReport, Outcome
 from qscaler.poll import BrokerReader, Where, where
 from qscaler.sources import QueueSource
@@ -59,11 +59,11 @@ class ScaleWriter(Protocol):
     """Makes the writes a `Plan` asks for."""
 
     def apply(self, workload: Workload, hpa: Hpa | None, plan: Plan) -> None:
-        """Write; raises `KubeError` on failure."""
+        """Write; raises `KubeError` on failure, `NotLeader` when the Lease ran out."""
         ...
 
     def release(self, hpa: Hpa, plan: Plan) -> None:
-        """Restore an HPA whose workload left; raises `KubeError` on failure."""
+        """Restore an HPA whose workload left; raises as `apply` does."""
         ...
 
 
@@ -315,6 +315,8 @@ class ControlLoop:
             return replace(outcome, error=str(exc), reason=Reason.WRITE_FAILED)
         except KubeError as exc:
             return replace(outcome, error=str(exc), reason=Reason.WRITE_FAILED)
+        except NotLeader:  # the Lease ran out between planning and writing
+            return replace(outcome, held="not_leader")
         self._written[workload.ref] = _Written(_versions(workload, hpa), planned)
         return replace(outcome, written=True)
 
@@ -347,7 +349,7 @@ class ControlLoop:
                 log.info(
                     "restored minReplicas %s on HPA %s/%s", release.applied, hpa.namespace, hpa.name
                 )
-            except KubeError as exc:
+            except (KubeError, NotLeader) as exc:  # NotLeader: the next leader restores it
                 log.warning("could not restore HPA %s/%s: %s", hpa.namespace, hpa.name, exc)
 
     def _forget(self, present: set[WorkloadRef]) -> None:

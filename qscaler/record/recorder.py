@@ -20,7 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Hashable
-from typing import Any, Protocol
+from typing import Any
 
 from prometheus_client import Counter, Gauge
 
@@ -32,6 +32,7 @@ from qscaler.core.reasons import HELD_BACK, UNTRUSTED_DATA, Reason
 from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceError
 from qscaler.outcome import CycleReport, Outcome
+from qscaler.record.event_sink import EventSink, NoEvents
 from qscaler.record.metrics import HOLD_CAPPED_BY_HPA, HOLD_DRY_RUN, HOLD_NOT_LEADER, Metrics
 
 decisions_log = logging.getLogger("qscaler.decision")
@@ -43,21 +44,6 @@ _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
 #: Why a planned write was not made, in the words users see: the metric's
 #: `held_back` reason, the log's `held` field and /status's `held`.
 HOLDS = {"dry_run": HOLD_DRY_RUN, "not_leader": HOLD_NOT_LEADER, "paused": Reason.PAUSED.value}
-
-
-class EventSink(Protocol):
-    """Where Kubernetes Events go."""
-
-    def emit(self, workload: Workload, event_type: str, reason: str, message: str) -> None:
-        """Record an Event on the workload (repeats may be aggregated)."""
-        ...
-
-
-class NoEvents:
-    """An EventSink for runs without a cluster."""
-
-    def emit(self, workload: Workload, event_type: str, reason: str, message: str) -> None:
-        """Drop the event."""
 
 
 class OutcomeRecorder:
@@ -152,6 +138,7 @@ class OutcomeRecorder:
         for key in self._polled - read:  # no binding reads it any more
             _remove(self.metrics.last_poll, key)
         self._polled &= read
+        self.events.flush()
         self._failing = {v: n for v, n in self._failing.items() if v in read}
 
     # --- metrics ---

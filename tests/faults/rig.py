@@ -119,6 +119,9 @@ class RecordingEvents:
         """Keep the Event."""
         self.events.append(Event(workload.ref.name, event_type, reason, message))
 
+    def flush(self) -> None:
+        """Nothing is aggregated here."""
+
     def of(self, workload: str, reason: str | None = None) -> list[Event]:
         """The workload's Events (with `reason`)."""
         return [e for e in self.events if e.workload == workload and reason in (None, e.reason)]

@@ -1,0 +1,186 @@
+"""Losing the Lease in the middle of a write, and Event counts, on the real control plane.
+
+A write is gated twice: the loop asks whether it leads before planning, and
+the writer asks again right before each API call. Between the two a write
+can stall (a GC pause, a slow apiserver) past the renew deadline; the writer
+then raises `NotLeader` and must be reported as a held write, not as an
+internal error, whether it was a scale or the restore of an orphaned HPA.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import pytest
+from kubernetes import client, config
+from prometheus_client import CollectorRegistry
+
+from qscaler.core.actuation import Plan
+from qscaler.core.workload import ORIGINAL_MIN_ANNOTATION, Hpa, Workload
+from qscaler.kube.cache import ClusterCache
+from qscaler.kube.events import KubeEvents
+from qscaler.kube.lease import LeaseElector
+from qscaler.kube.writer import KubeWriter
+from qscaler.loop import ControlLoop
+from qscaler.manifests import workload_from
+from qscaler.outcome import CycleReport
+from qscaler.record.metrics import Metrics
+from qscaler.record.recorder import OutcomeRecorder
+from qscaler.sources.management import ManagementSource
+from tests.e2e.conftest import ENABLED, consumer_annotations
+from tests.harness.k8s import ControlPlane, wait_for
+from tests.harness.rabbitmq import Broker
+
+pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq]
+
+RENEW_DEADLINE = 10.0
+
+
+class ManualClock:
+    """The elector's monotonic clock, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class StallsBeforeWriting:
+    """The real KubeWriter, reached only after the renew deadline has passed."""
+
+    def __init__(self, writer: KubeWriter, clock: ManualClock) -> None:
+        self.writer, self.clock = writer, clock
+
+    def apply(self, workload: Workload, hpa: Hpa | None, plan: Plan) -> None:
+        self.clock.now += RENEW_DEADLINE + 1
+        self.writer.apply(workload, hpa, plan)
+
+    def release(self, hpa: Hpa, plan: Plan) -> None:
+        self.clock.now += RENEW_DEADLINE + 1
+        self.writer.release(hpa, plan)
+
+
+def api_client(plane: ControlPlane) -> client.ApiClient:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(plane.kubeconfig), client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
+def leader(api: client.ApiClient, namespace: str, clock: ManualClock) -> LeaseElector:
+    """An elector that holds the test's Lease on the real apiserver."""
+    elector = LeaseElector(
+        api,
+        "qscaler",
+        namespace,
+        "test",
+        renew_deadline=RENEW_DEADLINE,
+        clock=clock,
+    )
+    assert elector.try_once()
+    return elector
+
+
+def one_cycle(
+    plane: ControlPlane, broker: Broker, namespace: str
+) -> tuple[CycleReport, OutcomeRecorder, CollectorRegistry]:
+    """One loop cycle whose every write stalls past the Lease's renew deadline."""
+    api, clock = api_client(plane), ManualClock()
+    elector = leader(api, namespace, clock)
+    cache = ClusterCache(api, "qscaler.io/enabled=true", [namespace])
+    source = ManagementSource.connect(broker.mgmt_url, broker.user, broker.password)
+    registry = CollectorRegistry()
+    recorder = OutcomeRecorder(Metrics(registry), KubeEvents(api, "test"))
+    cache.start()
+    try:
+        assert cache.wait_synced(30)
+        loop = ControlLoop(
+            cache,
+            source,
+            StallsBeforeWriting(KubeWriter(api, may_write=elector.is_leader), clock),
+            recorder,
+            clock=time.monotonic,
+            leadership=elector,
+        )
+        report = loop.cycle()
+    finally:
+        cache.stop()
+        source.close()
+    return report, recorder, registry
+
+
+def test_a_scale_whose_lease_is_lost_before_the_write_is_held_not_leader(
+    control_plane: ControlPlane, broker: Broker, vhost: str, namespace: str
+) -> None:
+    broker.declare_queues(vhost, "a")
+    control_plane.deployment(namespace, "worker", 1, consumer_annotations(vhost, "a"), ENABLED)
+    broker.publish(vhost, "a", 30)
+    wait_for("30 messages counted", lambda: (broker.queue(vhost, "a") or {}).get("messages") == 30)
+
+    report, recorder, registry = one_cycle(control_plane, broker, namespace)
+
+    (outcome,) = report.outcomes
+    assert outcome.decision is not None
+    assert outcome.decision.desired == 3
+    assert (outcome.written, outcome.held, outcome.error) == (False, "not_leader", None)
+    assert outcome.reason == outcome.decision.reason == "ScaleUp"
+    assert recorder.last_report is report
+    assert control_plane.replicas(namespace, "worker") == 1
+    labels = {"namespace": namespace, "workload": "worker", "kind": "Deployment"}
+    assert registry.get_sample_value("qscaler_held_back", {**labels, "reason": "NotLeader"}) == 1
+    assert "InternalError" not in control_plane.events_by_reason(namespace, "worker")
+
+
+def test_an_orphaned_hpa_whose_lease_is_lost_before_the_restore_keeps_the_cycle(
+    control_plane: ControlPlane, broker: Broker, namespace: str
+) -> None:
+    control_plane.deployment(namespace, "former", 4)
+    control_plane.hpa(namespace, "former", "former", min_replicas=1, max_replicas=8)
+    control_plane.autoscaling().patch_namespaced_horizontal_pod_autoscaler(
+        "former",
+        namespace,
+        {"metadata": {"annotations": {ORIGINAL_MIN_ANNOTATION: "1"}}, "spec": {"minReplicas": 4}},
+        _content_type="application/merge-patch+json",
+    )
+
+    report, recorder, _ = one_cycle(control_plane, broker, namespace)
+
+    assert report.leader
+    assert report.outcomes == ()
+    assert recorder.last_report is report, "the cycle was recorded"
+    assert control_plane.read_hpa(namespace, "former")["spec"]["minReplicas"] == 4
+
+
+def test_repeats_held_back_within_the_repeat_period_are_counted_when_it_ends(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    """A problem seen three times within one repeat period, then gone: the
+    Event must say 3 once the period is over, not the 1 it was created with."""
+    control_plane.deployment(namespace, "worker", 1)
+    deployment = control_plane.read_deployment(namespace, "worker")
+    workload = workload_from(deployment, "Deployment")
+    assert workload is not None
+    clock = ManualClock()
+    events = KubeEvents(
+        api_client(control_plane),
+        "test",
+        repeat_seconds=60,
+        clock=clock,
+        wall_clock=lambda: datetime.now(UTC),
+    )
+    for _ in range(3):
+        events.emit(workload, "Warning", "SourceStale", "queue data is old")
+        clock.now += 1
+    recorder = OutcomeRecorder(Metrics(CollectorRegistry()), events)
+    recorder.cycle(CycleReport(0.0, 1.0, leader=True))  # within the period: nothing more yet
+    assert _count(control_plane, namespace) == 1
+    clock.now += 60
+    recorder.cycle(CycleReport(60.0, 61.0, leader=True))  # the problem is gone; the period ended
+    wait_for("the Event counts 3", lambda: _count(control_plane, namespace) == 3)
+
+
+def _count(plane: ControlPlane, namespace: str) -> int:
+    (event,) = plane.events_by_reason(namespace, "worker")["SourceStale"]
+    count: int = event["count"]
+    return count
