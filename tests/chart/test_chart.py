@@ -12,11 +12,14 @@ only with `namespace.create=true`.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from qscaler.brokers import load_brokers
+from qscaler.settings import load_settings
 from tests.chart.helm import CHART, REPO, Helm, objects_by_key
 from tests.harness.k8s import ControlPlane
 
@@ -162,3 +165,60 @@ def test_schema_is_valid_json() -> None:
     schema = json.loads((CHART / "values.schema.json").read_text())
     values = yaml.safe_load((CHART / "values.yaml").read_text())
     assert set(values) <= set(schema["properties"])
+
+
+def test_brokers_become_a_brokers_file_and_mounted_secrets(helm: Helm, tmp_path: Path) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(
+        yaml.safe_dump(
+            {
+                "brokers": [
+                    {
+                        "name": "payments",
+                        "managementUrl": "https://rabbitmq.payments.svc:15671",
+                        "amqpUrl": "amqps://rabbitmq.payments.svc:5671",
+                        "secretName": "qscaler-rabbitmq-payments",
+                        "tlsCa": True,
+                    },
+                    {
+                        "name": "eu",
+                        "source": "prometheus",
+                        "prometheusUrls": ["http://rabbitmq-0.eu.svc:15692"],
+                        "secretName": "qscaler-rabbitmq-eu",
+                    },
+                ]
+            }
+        )
+    )
+    out = helm.run("template", "qscaler", str(CHART), "--namespace", "ops", "-f", str(values))
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert config["metadata"]["name"] == "qscaler-brokers"
+    brokers_file = tmp_path / "brokers.yaml"
+    brokers_file.write_text(config["data"]["brokers.yaml"])
+    brokers = load_brokers(load_settings(brokers_file=brokers_file))
+    assert list(brokers) == ["default", "payments", "eu"]
+    assert brokers["payments"].tls_ca_file == Path("/etc/qscaler/brokers/payments/ca.crt")
+    assert brokers["eu"].prometheus_urls == ("http://rabbitmq-0.eu.svc:15692",)
+
+    container = _container(docs)
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["QSCALER_BROKERS_FILE"] == "/etc/qscaler/brokers-file/brokers.yaml"
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert mounts["brokers-file"] == "/etc/qscaler/brokers-file"
+    assert mounts["broker-payments"] == "/etc/qscaler/brokers/payments"
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    assert volumes["broker-eu"]["secret"]["secretName"] == "qscaler-rabbitmq-eu"
+    assert volumes["brokers-file"]["configMap"]["name"] == "qscaler-brokers"
+    assert "checksum/brokers" in pod["metadata"]["annotations"]
+
+
+def test_the_schema_keeps_passwords_out_of_broker_values(helm: Helm) -> None:
+    done = helm.run(
+        "template", "qscaler", str(CHART),
+        "--set", "brokers[0].name=eu", "--set", "brokers[0].secretName=s",
+        "--set", "brokers[0].password=hunter2", check=False,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert "additional properties 'password'" in done.stderr, done.stderr
