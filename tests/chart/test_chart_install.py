@@ -38,10 +38,13 @@ def release(
 ) -> Iterator[dict[str, object]]:
     """The chart installed with its RBAC limited to the test's namespace."""
     kube = ["--kubeconfig", str(control_plane.kubeconfig), "--namespace", RELEASE]
-    helm.run(
+    installed = helm.run(
         "install", RELEASE, str(CHART), *kube, "--create-namespace",
         "--set", f"watchNamespaces={{{namespace}}}",
     )  # fmt: skip
+    # The notes tell the user what the chart cannot do for them.
+    assert f"-n {RELEASE} create secret generic qscaler-rabbitmq" in installed.stdout
+    assert f"labelled workloads in: {namespace}." in installed.stdout
     status = json.loads(helm.run("status", RELEASE, *kube, "--output", "json").stdout)
     yield status
     helm.run("uninstall", RELEASE, *kube, "--wait", check=False)
