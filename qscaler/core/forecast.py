@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 
 #: The history's resolution and length.
 BUCKET_SECONDS = 15
@@ -127,11 +128,25 @@ def _close(state: ForecastState, bucket: int) -> ForecastState:
 
 
 def _due_for_period(state: ForecastState) -> bool:
-    """Look for the period again when the newest bucket starts a burst, and now and then."""
+    """Look for the period again when it may have changed, not at every bucket.
+
+    That is when the newest bucket starts a burst, every `RECHECK_BUCKETS`,
+    and, while no period is known, when the history has just grown long
+    enough to test a spacing between recent bursts (twice that spacing, and
+    `2 · MIN_LAG` pairs): so a period two bursts show is found as soon as it
+    can be, in time for the third.
+    """
     end = state.first + len(state.rates)
-    if end % RECHECK_BUCKETS == 0:
+    if end % RECHECK_BUCKETS == 0 or _is_onset(state.rates):
         return True
-    return _is_onset(state.rates)
+    return state.period is None and _spacing_just_testable(state.rates)
+
+
+def _spacing_just_testable(rates: Sequence[float | None]) -> bool:
+    starts = onsets(rates)[-RECENT_ONSETS:]
+    spacings = {b - a for a, b in pairwise(starts)}
+    n = len(rates)
+    return any(2 * (s - 1) <= n <= max(2 * (s + 1), s + 1 + 2 * MIN_LAG) for s in spacings)
 
 
 def _is_onset(rates: Sequence[float | None]) -> bool:
