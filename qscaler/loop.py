@@ -31,7 +31,7 @@ from qscaler.core.binding import DEFAULT_BROKER, ProcessDefaults, parse_binding
 from qscaler.core.decide import decide
 from qscaler.core.model import History, Observation
 from qscaler.core.policy import Mode, Policy
-from qscaler.core.reasons import Reason
+from qscaler.core.reasons import Hold, Reason
 from qscaler.core.select import VhostView, observe, raise_ready
 from qscaler.core.wake import Ready, Sleeper, sleeper
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
@@ -257,7 +257,8 @@ class ControlLoop:
                 outcome = self._decide_and_act(workload, hpa, policy, views, errors, now)
             except Exception as exc:  # one workload's surprise must not stop the others
                 log.exception("unexpected error for %s", workload.ref)
-                outcome = Outcome(workload, hpa, policy, error=f"unexpected: {exc!r}")
+                error, reason = f"unexpected: {exc!r}", Reason.INTERNAL_ERROR
+                outcome = Outcome(workload, hpa, policy, error=error, reason=reason)
         self.recorder.outcome(outcome)
         return outcome
 
@@ -292,15 +293,15 @@ class ControlLoop:
             return outcome
         return self._write(outcome, workload, hpa, planned)
 
-    def _held(self, policy: Policy, planned: Plan) -> str | None:
+    def _held(self, policy: Policy, planned: Plan) -> Hold | None:
         if not planned.writes:
             return None
         if policy.mode is Mode.PAUSED:
-            return "paused"
+            return Hold.PAUSED
         if self.config.dry_run or policy.mode is Mode.DRY_RUN or self.writer is None:
-            return "dry_run"
+            return Hold.DRY_RUN
         if not self.leadership.is_leader():  # checked again right before writing
-            return "not_leader"
+            return Hold.NOT_LEADER
         return None
 
     def _write(
@@ -316,7 +317,7 @@ class ControlLoop:
         except KubeError as exc:
             return replace(outcome, error=str(exc), reason=Reason.WRITE_FAILED)
         except NotLeader:  # the Lease ran out between planning and writing
-            return replace(outcome, held="not_leader")
+            return replace(outcome, held=Hold.NOT_LEADER)
         self._written[workload.ref] = _Written(_versions(workload, hpa), planned)
         return replace(outcome, written=True)
 

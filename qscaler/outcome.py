@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from qscaler.core.actuation import Plan
 from qscaler.core.model import Decision, Observation
 from qscaler.core.policy import Policy
-from qscaler.core.reasons import Reason
+from qscaler.core.reasons import Hold, Reason
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 
 
@@ -20,8 +20,8 @@ from qscaler.core.workload import Hpa, Workload, WorkloadRef
 class Outcome:
     """Everything that happened to one workload in one cycle.
 
-    `held` says why a planned write was not made (`dry_run`, `paused`,
-    `not_leader`); `error` is a binding or write error in words.
+    `held` says why a planned write was not made (`Hold.DRY_RUN`, `PAUSED`,
+    `NOT_LEADER`); `error` is a binding or write error in words.
     """
 
     workload: Workload
@@ -31,7 +31,7 @@ class Outcome:
     decision: Decision | None = None
     plan: Plan | None = None
     written: bool = False
-    held: str | None = None
+    held: Hold | None = None
     error: str | None = None
     reason: Reason | None = None
 

@@ -40,7 +40,14 @@ from fractions import Fraction
 from qscaler.core import rate_aware
 from qscaler.core.demand import Demand, measure, whole_replicas
 from qscaler.core.forecast import Anticipation, anticipate
-from qscaler.core.model import Change, Decision, History, Observation
+from qscaler.core.model import (
+    Change,
+    Decision,
+    ForecastFigures,
+    History,
+    Observation,
+    QueueFigures,
+)
 from qscaler.core.policy import ForecastMode, Mode, Policy, StepLimit
 from qscaler.core.rate_aware import Sized
 from qscaler.core.reasons import Reason
@@ -119,7 +126,7 @@ def decide(
         recommended=recommended,
         backlog=demand.backlog,
         throughput=taught.throughput,
-        details=_details(demand, anticipation),
+        figures=_figures(demand, anticipation),
     )
     new_history = replace(
         taught,
@@ -389,18 +396,16 @@ def _forecast_floor(draft: _Draft, anticipation: Anticipation, policy: Policy) -
     draft.set(anticipation.replicas, Reason.FORECAST, anticipation.note)
 
 
-def _details(demand: Demand, anticipation: Anticipation | None = None) -> dict[str, float]:
-    details = {
-        "messages_ready": float(demand.ready),
-        "messages_unacknowledged": float(demand.unacknowledged),
-        "consumers": float(demand.consumers),
-    }
-    if demand.publish_rate is not None:
-        details["publish_rate"] = demand.publish_rate
-    if demand.ack_rate is not None:
-        details["ack_rate"] = demand.ack_rate
+def _figures(demand: Demand, anticipation: Anticipation | None = None) -> QueueFigures:
+    forecast = None
     if anticipation is not None:
-        details["forecast_replicas"] = float(anticipation.replicas)
-        details["forecast_trust"] = anticipation.forecast.trust
-        details["forecast_period_seconds"] = anticipation.forecast.period_seconds or 0.0
-    return details
+        figures = anticipation.forecast
+        forecast = ForecastFigures(anticipation.replicas, figures.trust, figures.period_seconds)
+    return QueueFigures(
+        messages_ready=demand.ready,
+        messages_unacknowledged=demand.unacknowledged,
+        consumers=demand.consumers,
+        publish_rate=demand.publish_rate,
+        ack_rate=demand.ack_rate,
+        forecast=forecast,
+    )

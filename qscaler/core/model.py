@@ -154,6 +154,31 @@ class History:
     forecast: ForecastState | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ForecastFigures:
+    """The forecast's floor as reporters show it: replicas, learned period, trust."""
+
+    replicas: int
+    trust: float
+    period_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFigures:
+    """The aggregated queue figures a decision was computed from.
+
+    Typed, so that a reporter that misspells one is a mypy error; rates are
+    None when the broker reported none, `forecast` None without a forecast.
+    """
+
+    messages_ready: int = 0
+    messages_unacknowledged: int = 0
+    consumers: int = 0
+    publish_rate: float | None = None
+    ack_rate: float | None = None
+    forecast: ForecastFigures | None = None
+
+
 class Direction(StrEnum):
     """Which way a decision moves the count; a metric label."""
 
@@ -178,7 +203,7 @@ class Decision:
     recommended: int | None = None
     backlog: float | None = None
     throughput: float | None = None
-    details: Mapping[str, float] = field(default_factory=dict)
+    figures: QueueFigures | None = None
 
     @property
     def direction(self) -> Direction:

@@ -42,6 +42,21 @@ class Reason(StrEnum):
     # Reported outside decide(), listed here so every outcome has one vocabulary.
     INVALID_BINDING = "InvalidBinding"
     WRITE_FAILED = "WriteFailed"
+    INTERNAL_ERROR = "InternalError"  # a bug: logged with its traceback
+
+
+class Hold(StrEnum):
+    """Why a planned write was not made, or not in full.
+
+    The same word is the `qscaler_held_back` reason, the log's and /status's
+    `held`. The first three are an `Outcome`'s `held`; the last is read from
+    the plan (an HPA's maxReplicas below the floor qscaler asked for).
+    """
+
+    DRY_RUN = "DryRun"
+    PAUSED = "Paused"
+    NOT_LEADER = "NotLeader"
+    CAPPED_BY_HPA = "CappedByHpaMax"
 
 
 #: Reasons under which the count may not move towards the recommendation;

@@ -21,12 +21,6 @@ from qscaler import __version__
 
 WORKLOAD_LABELS = ("namespace", "workload", "kind")
 
-#: Why a workload is held back; the `reason` label of qscaler_held_back.
-#: Decision reasons (CamelCase, shared with Events) plus actuation holds.
-HOLD_DRY_RUN = "DryRun"
-HOLD_NOT_LEADER = "NotLeader"
-HOLD_CAPPED_BY_HPA = "CappedByHpaMax"
-
 
 class Metrics:
     """Every qscaler metric, registered on one registry."""

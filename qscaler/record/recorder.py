@@ -26,14 +26,14 @@ from prometheus_client import Counter, Gauge
 
 from qscaler.core.actuation import baseline
 from qscaler.core.binding import DEFAULT_BROKER
-from qscaler.core.model import Decision
+from qscaler.core.model import Decision, QueueFigures
 from qscaler.core.policy import Mode
-from qscaler.core.reasons import HELD_BACK, UNTRUSTED_DATA, Reason
+from qscaler.core.reasons import HELD_BACK, UNTRUSTED_DATA, Hold, Reason
 from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceError
 from qscaler.outcome import CycleReport, Outcome
 from qscaler.record.event_sink import EventSink, NoEvents
-from qscaler.record.metrics import HOLD_CAPPED_BY_HPA, HOLD_DRY_RUN, HOLD_NOT_LEADER, Metrics
+from qscaler.record.metrics import Metrics
 
 decisions_log = logging.getLogger("qscaler.decision")
 errors_log = logging.getLogger("qscaler.error")
@@ -41,9 +41,6 @@ sources_log = logging.getLogger("qscaler.source")
 
 NORMAL, WARNING = "Normal", "Warning"
 _NUMBERS = re.compile(r"\d+(?:\.\d+)?")
-#: Why a planned write was not made, in the words users see: the metric's
-#: `held_back` reason, the log's `held` field and /status's `held`.
-HOLDS = {"dry_run": HOLD_DRY_RUN, "not_leader": HOLD_NOT_LEADER, "paused": Reason.PAUSED.value}
 
 
 class OutcomeRecorder:
@@ -85,7 +82,9 @@ class OutcomeRecorder:
         if outcome.policy is not None:
             series.set(m.replicas_min, outcome.policy.min_replicas)
             series.set(m.replicas_max, outcome.policy.max_replicas)
-            dry = self.dry_run or outcome.policy.mode is Mode.DRY_RUN or outcome.held == "dry_run"
+            dry = (
+                self.dry_run or outcome.policy.mode is Mode.DRY_RUN or outcome.held is Hold.DRY_RUN
+            )
             series.set(m.dry_run, 1 if dry else 0)
         if outcome.observation is not None and outcome.decision is not None:
             self._observation(outcome, outcome.decision)
@@ -162,22 +161,22 @@ class OutcomeRecorder:
             series.set(m.replicas_recommended, decision.recommended)
         if decision.backlog is not None:
             series.set(m.backlog, decision.backlog)
-        d = decision.details
-        series.set(m.queue_messages, d.get("messages_ready", 0), "ready")
-        series.set(m.queue_messages, d.get("messages_unacknowledged", 0), "unacknowledged")
+        d = decision.figures or QueueFigures()
+        series.set(m.queue_messages, d.messages_ready, "ready")
+        series.set(m.queue_messages, d.messages_unacknowledged, "unacknowledged")
         self._queue_states.add(outcome.ref)
-        series.set(m.consumers, d.get("consumers", 0))
+        series.set(m.consumers, d.consumers)
         series.set(m.queues_matched, len(observation.queues))
-        if "publish_rate" in d:
-            series.set(m.publish_rate, d["publish_rate"])
-        if "ack_rate" in d:
-            series.set(m.ack_rate, d["ack_rate"])
+        if d.publish_rate is not None:
+            series.set(m.publish_rate, d.publish_rate)
+        if d.ack_rate is not None:
+            series.set(m.ack_rate, d.ack_rate)
         if decision.throughput is not None:
             series.set(m.throughput, decision.throughput)
-        if "forecast_replicas" in d:
-            series.set(m.forecast_replicas, d["forecast_replicas"])
-            series.set(m.forecast_period, d.get("forecast_period_seconds", 0.0))
-            series.set(m.forecast_trust, d.get("forecast_trust", 0.0))
+        if d.forecast is not None:
+            series.set(m.forecast_replicas, d.forecast.replicas)
+            series.set(m.forecast_period, d.forecast.period_seconds or 0.0)
+            series.set(m.forecast_trust, d.forecast.trust)
 
     def _series_of(self, ref: WorkloadRef) -> _WorkloadSeries:
         series = self._series.get(ref)
@@ -191,9 +190,9 @@ class OutcomeRecorder:
         if reason is not None and (reason in HELD_BACK or reason is Reason.WRITE_FAILED):
             now_held.add(reason.value)  # a refused write holds scaling back too
         if outcome.held is not None:
-            now_held.add(HOLDS[outcome.held])
+            now_held.add(outcome.held.value)
         if outcome.plan is not None and outcome.plan.capped_by_hpa:
-            now_held.add(HOLD_CAPPED_BY_HPA)
+            now_held.add(Hold.CAPPED_BY_HPA.value)
         before = self._held.get(outcome.ref, set())
         labels, series = _labels(outcome.ref), self._series_of(outcome.ref)
         for gone in before - now_held:
@@ -232,12 +231,14 @@ class OutcomeRecorder:
                 workload, Reason.WRITE_FAILED.value, f"write failed: {outcome.error}", outcome
             )
         elif decision is None:
-            self._warn(workload, "InternalError", outcome.error or "no decision", outcome)
+            self._warn(
+                workload, Reason.INTERNAL_ERROR.value, outcome.error or "no decision", outcome
+            )
         elif decision.reason in UNTRUSTED_DATA:
             self._warn(workload, decision.reason.value, decision.message, outcome)
         elif outcome.written:
             self._normal(workload, decision.reason.value, _describe_write(outcome), outcome)
-        elif outcome.held == "dry_run":
+        elif outcome.held is Hold.DRY_RUN:
             self._normal(
                 workload,
                 decision.reason.value,
@@ -361,7 +362,7 @@ def _fields(outcome: Outcome) -> dict[str, object]:
         if in_force(outcome):
             fields["applied"] = outcome.plan.applied
     if outcome.held is not None:
-        fields["held"] = HOLDS[outcome.held]
+        fields["held"] = outcome.held.value
     return fields
 
 
@@ -387,7 +388,7 @@ def _describe_write(outcome: Outcome) -> str:
         )
     if hpa is not None and planned.capped_by_hpa:
         parts.append(
-            f"{HOLD_CAPPED_BY_HPA}: the queue asks for {planned.desired}, "
+            f"{Hold.CAPPED_BY_HPA}: the queue asks for {planned.desired}, "
             f"the HPA's maxReplicas is {hpa.max_replicas}"
         )
     if hpa is not None and planned.restore_hpa:

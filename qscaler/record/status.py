@@ -13,7 +13,7 @@ from typing import Any
 from qscaler.core.model import Observation
 from qscaler.core.reasons import UNTRUSTED_DATA, Reason
 from qscaler.outcome import CycleReport, Outcome
-from qscaler.record.recorder import HOLDS, in_force
+from qscaler.record.recorder import in_force
 
 #: Reasons reported as Warning Events; `qscaler plan` and `status` exit 1 on them.
 WARNING_REASONS = UNTRUSTED_DATA | {Reason.INVALID_BINDING, Reason.WRITE_FAILED}
@@ -41,7 +41,7 @@ def _workload(o: Outcome) -> dict[str, Any]:
         "spec_replicas": o.workload.replicas,
         "hpa": o.hpa.name if o.hpa else None,
         "error": o.error,
-        "held": HOLDS[o.held] if o.held else None,
+        "held": o.held.value if o.held else None,
         "written": o.written,
         "reason": o.reason.value if o.reason else None,
         "message": o.error or (o.decision.message if o.decision else None),
@@ -72,11 +72,12 @@ def _workload(o: Outcome) -> dict[str, Any]:
             "reason": d.reason.value,
             "message": d.message,
         }
-        if "forecast_replicas" in d.details:
+        forecast = d.figures.forecast if d.figures else None
+        if forecast is not None:
             entry["forecast"] = {
-                "replicas": int(d.details["forecast_replicas"]),
-                "period_seconds": d.details.get("forecast_period_seconds") or None,
-                "trust": d.details.get("forecast_trust"),
+                "replicas": forecast.replicas,
+                "period_seconds": forecast.period_seconds or None,
+                "trust": forecast.trust,
             }
     if o.plan is not None:
         entry["planned"] = o.plan.applied

@@ -17,6 +17,7 @@ from kubernetes import client, config
 from prometheus_client import CollectorRegistry
 
 from qscaler.core.actuation import Plan
+from qscaler.core.reasons import Hold
 from qscaler.core.workload import ORIGINAL_MIN_ANNOTATION, Hpa, Workload
 from qscaler.kube.cache import ClusterCache
 from qscaler.kube.events import KubeEvents
@@ -123,7 +124,7 @@ def test_a_scale_whose_lease_is_lost_before_the_write_is_held_not_leader(
     (outcome,) = report.outcomes
     assert outcome.decision is not None
     assert outcome.decision.desired == 3
-    assert (outcome.written, outcome.held, outcome.error) == (False, "not_leader", None)
+    assert (outcome.written, outcome.held, outcome.error) == (False, Hold.NOT_LEADER, None)
     assert outcome.reason == outcome.decision.reason == "ScaleUp"
     assert recorder.last_report is report
     assert control_plane.replicas(namespace, "worker") == 1

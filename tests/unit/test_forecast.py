@@ -144,7 +144,9 @@ def test_forecast_modes(mode: ForecastMode, desired: int, reason: Reason) -> Non
     if mode is ForecastMode.SHADOW:
         assert "shadow forecast" in decision.message
     if mode is not ForecastMode.OFF:
-        assert decision.details["forecast_replicas"] == 60
+        assert decision.figures is not None
+        assert decision.figures.forecast is not None
+        assert decision.figures.forecast.replicas == 60
         assert history.forecast is not None
         assert history.forecast.period == 60
 

@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 from qscaler.bindings_file import StaticCluster
 from qscaler.core.actuation import Plan
 from qscaler.core.model import QueueStats, VhostSnapshot
-from qscaler.core.reasons import Reason
+from qscaler.core.reasons import Hold, Reason
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.errors import SourceUnavailable
 from qscaler.loop import ControlLoop, LoopConfig
@@ -179,7 +179,7 @@ def test_dry_run_decides_and_reports_but_never_writes() -> None:
     )
     report = loop.cycle()
     assert writer.writes == []
-    assert report.outcomes[0].held == "dry_run"
+    assert report.outcomes[0].held is Hold.DRY_RUN
     labels = {"namespace": "apps", "workload": "w", "kind": "Deployment"}
     assert value(registry, "qscaler_replicas_desired", **labels) == 10
     assert value(registry, "qscaler_dry_run", **labels) == 1
