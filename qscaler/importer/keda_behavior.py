@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from qscaler.importer.keda_objects import mapping
+from qscaler.importer.keda_objects import amount, mapping
 
 #: The HPA's default scale-down stabilization (the controller flag's default).
 HPA_DOWNSCALE_STABILIZATION = 300.0
@@ -44,9 +44,13 @@ def cooldown(spec: Mapping[str, Any], behavior: Mapping[str, Any], min_replicas:
     """qscaler's cooldown from `cooldownPeriod` and the scale-down stabilization window."""
     down = mapping(behavior.get("scaleDown"))
     window = down.get("stabilizationWindowSeconds")
-    hpa_window = float(window) if window is not None else HPA_DOWNSCALE_STABILIZATION
+    hpa_window = (
+        amount(window, "behavior.scaleDown.stabilizationWindowSeconds")
+        if window is not None
+        else HPA_DOWNSCALE_STABILIZATION
+    )
     hpa_from = "" if window is not None else " (the HPA's default)"
-    period = float(spec.get("cooldownPeriod", KEDA_DEFAULT_COOLDOWN))
+    period = amount(spec.get("cooldownPeriod", KEDA_DEFAULT_COOLDOWN), "spec.cooldownPeriod")
     if min_replicas > 0:
         said = (
             f"cooldown {hpa_window:g}s = the HPA's scale-down stabilization window "
@@ -70,7 +74,11 @@ def limit(behavior: Mapping[str, Any], direction: str, middle: int) -> Carried:
     policies = [mapping(p) for p in rules.get("policies") or []]
     select = str(rules.get("selectPolicy") or "Max")
     lost = []
-    if direction == "up" and float(rules.get("stabilizationWindowSeconds") or 0) > 0:
+    window = amount(
+        rules.get("stabilizationWindowSeconds") or 0,
+        f"behavior.scale{direction.capitalize()}.stabilizationWindowSeconds",
+    )
+    if direction == "up" and window > 0:
         lost.append(
             f"behavior.scaleUp.stabilizationWindowSeconds {rules['stabilizationWindowSeconds']}: "
             "qscaler never delays a scale-up (it stabilizes only downward)"
@@ -111,8 +119,8 @@ class _Option:
 
 
 def _per_minute(policy: Mapping[str, Any], direction: str) -> _Option:
-    kind, value = str(policy.get("type")), float(policy.get("value", 0))
-    period = float(policy.get("periodSeconds") or 60) or 60.0
+    kind, value = str(policy.get("type")), amount(policy.get("value", 0), "a policy's value")
+    period = amount(policy.get("periodSeconds") or 60, "a policy's periodSeconds") or 60.0
     steps = 60.0 / period
     text = f"{kind} {value:g} per {period:g}s"
     if kind == "Pods":

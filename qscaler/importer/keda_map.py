@@ -17,9 +17,16 @@ from typing import Any
 from qscaler.core import binding as b
 from qscaler.errors import BindingError
 from qscaler.importer import keda_behavior, keda_sizing
-from qscaler.importer.keda_objects import KedaObjects, mapping, name_of, namespace_of
+from qscaler.importer.keda_objects import (
+    KedaObjects,
+    SpecProblem,
+    count,
+    mapping,
+    name_of,
+    namespace_of,
+)
 from qscaler.importer.keda_removal import removal_plan
-from qscaler.importer.keda_trigger import RabbitTrigger, TriggerProblem, read_trigger
+from qscaler.importer.keda_trigger import RabbitTrigger, read_trigger
 
 SCALABLE = ("Deployment", "StatefulSet")
 KEDA_DEFAULT_MAX = 100
@@ -61,13 +68,19 @@ def convert(so: Mapping[str, Any], objects: KedaObjects) -> Conversion:
         out.error = f"targets a {out.kind}: qscaler scales Deployments and StatefulSets"
         return out
     try:
-        rabbit = _rabbit_triggers(spec, namespace, objects, out)
-    except TriggerProblem as exc:
+        _translate(so, spec, objects, out)
+    except SpecProblem as exc:  # a field KEDA would refuse: only this object stops
         out.error = str(exc)
-        return out
+    return out
+
+
+def _translate(
+    so: Mapping[str, Any], spec: Mapping[str, Any], objects: KedaObjects, out: Conversion
+) -> None:
+    rabbit = _rabbit_triggers(spec, out.namespace, objects, out)
     if not rabbit:
         out.error = "has no rabbitmq trigger: nothing for qscaler to read"
-        return out
+        return
     kept = _queues(rabbit, out)
     keda_sizing.size(kept, out.annotations, out.carried, out.lost)
     _replicas_and_timing(spec, out)
@@ -76,14 +89,16 @@ def convert(so: Mapping[str, Any], objects: KedaObjects) -> Conversion:
     _process_wide(spec, rabbit, out)
     check(out)
     out.removal = removal_plan(so, out)
-    return out
 
 
 def _rabbit_triggers(
     spec: Mapping[str, Any], namespace: str, objects: KedaObjects, out: Conversion
 ) -> list[RabbitTrigger]:
     found = []
-    for index, raw in enumerate(spec.get("triggers") or [], start=1):
+    triggers = spec.get("triggers") or []
+    if not isinstance(triggers, list):
+        raise SpecProblem(f"spec.triggers is a {type(triggers).__name__}, not a list")
+    for index, raw in enumerate(triggers, start=1):
         trigger = mapping(raw)
         kind = str(trigger.get("type"))
         if kind == "rabbitmq":
@@ -155,10 +170,12 @@ def _aggregate(kept: list[RabbitTrigger], out: Conversion) -> None:
 
 
 def _replicas_and_timing(spec: Mapping[str, Any], out: Conversion) -> None:
-    low = int(spec.get("minReplicaCount", 0))
-    high = int(spec.get("maxReplicaCount", KEDA_DEFAULT_MAX))
+    low = count(spec.get("minReplicaCount", 0), "spec.minReplicaCount")
+    high = count(spec.get("maxReplicaCount", KEDA_DEFAULT_MAX), "spec.maxReplicaCount")
+    if low > high:
+        raise SpecProblem(f"spec.minReplicaCount {low} is above spec.maxReplicaCount {high}")
     idle = spec.get("idleReplicaCount")
-    if idle is not None and int(idle) == 0 and low > 0:
+    if idle is not None and count(idle, "spec.idleReplicaCount") == 0 and low > 0:
         out.lost.append(
             f"idleReplicaCount 0 with minReplicaCount {low}: qscaler has no idle count; "
             "min-replicas 0 keeps scale to zero, but not the floor of "
@@ -197,12 +214,12 @@ def _fallback(spec: Mapping[str, Any], out: Conversion) -> None:
     if not fallback:
         return
     low, high = int(out.annotations[b.MIN_REPLICAS]), int(out.annotations[b.MAX_REPLICAS])
-    replicas = int(fallback.get("replicas", 0))
+    replicas = count(fallback.get("replicas", 0), "spec.fallback.replicas")
     held = min(max(replicas, low), high)
     out.annotations[b.FALLBACK_REPLICAS] = str(held)
     clamped = "" if held == replicas else f" (clamped into {low}..{high})"
     out.carried.append(f"fallback-replicas {held}{clamped} from fallback.replicas {replicas}")
-    threshold = int(fallback.get("failureThreshold", 3))
+    threshold = count(fallback.get("failureThreshold", 3), "spec.fallback.failureThreshold")
     out.lost.append(
         f"fallback.failureThreshold {threshold}: process-wide in qscaler; KEDA falls back after "
         f"more than {threshold} failures, so set QSCALER_FALLBACK_AFTER_FAILURES={threshold + 1}"

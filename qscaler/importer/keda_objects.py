@@ -75,6 +75,33 @@ def mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
+class SpecProblem(ValueError):
+    """A ScaledObject field KEDA itself would refuse (a count that is not a number,
+    triggers that are not a list): only that object is not converted, and the
+    message names the field, so one bad object never stops the others."""
+
+
+def count(value: object, field_name: str) -> int:
+    """A replica count: a whole number ≥ 0 (YAML int, or a string of one)."""
+    if isinstance(value, int | str) and not isinstance(value, bool):
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+    raise SpecProblem(f"{field_name} {value!r} is not a whole number ≥ 0")
+
+
+def amount(value: object, field_name: str) -> float:
+    """Seconds or a policy's value: a finite number ≥ 0 (YAML number, or a string of one)."""
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if 0 <= number < float("inf"):
+            return number
+    raise SpecProblem(f"{field_name} {value!r} is not a number ≥ 0")
+
+
 def _documents(text: str, origin: str) -> list[object]:
     try:
         return [d for d in yaml.safe_load_all(text) if d is not None]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from qscaler.importer.keda_objects import KedaObjects, mapping
+from qscaler.importer.keda_objects import KedaObjects, SpecProblem, mapping
 
 #: KEDA's value when a rabbitmq trigger sets neither mode, value nor queueLength.
 KEDA_DEFAULT_QUEUE_LENGTH = 20.0
@@ -60,7 +60,7 @@ class RabbitTrigger:
         return self.host or self.host_from or "the default broker"
 
 
-class TriggerProblem(ValueError):
+class TriggerProblem(SpecProblem):
     """A rabbitmq trigger KEDA itself would refuse: the message says why."""
 
 

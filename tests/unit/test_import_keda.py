@@ -285,3 +285,53 @@ def test_the_most_read_host_is_the_default_broker_and_the_others_get_a_brokers_f
     loaded = load_brokers(load_settings(brokers_file=path))
     assert loaded["rabbit-a"].management_url == "http://rabbit-a.shop.svc:15672"
     assert sorted(loaded) == ["default", "rabbit-a", "rabbitmq-url"]
+
+
+def scaled_object(spec: dict[str, Any]) -> str:
+    """The fixture plus one ScaledObject x/bad with `spec` over a valid rabbitmq trigger."""
+    trigger = {"type": "rabbitmq", "metadata": {"queueName": "q", "value": "5"}}
+    bad = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "ScaledObject",
+        "metadata": {"name": "bad", "namespace": "x"},
+        "spec": {"scaleTargetRef": {"name": "w"}, "triggers": [trigger], **spec},
+    }
+    return FIXTURE.read_text() + "---\n" + yaml.safe_dump(bad)
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ({"minReplicaCount": "abc"}, "spec.minReplicaCount 'abc' is not a whole number"),
+        ({"maxReplicaCount": [3]}, "spec.maxReplicaCount [3] is not a whole number"),
+        ({"maxReplicaCount": 2.5}, "spec.maxReplicaCount 2.5 is not a whole number"),
+        ({"minReplicaCount": 5, "maxReplicaCount": 2}, "minReplicaCount 5 is above"),
+        ({"idleReplicaCount": "none"}, "spec.idleReplicaCount 'none' is not"),
+        ({"cooldownPeriod": "soon"}, "spec.cooldownPeriod 'soon' is not a number"),
+        ({"fallback": {"replicas": "many"}}, "spec.fallback.replicas 'many' is not"),
+        (
+            {"advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleUp": {
+                "policies": [{"type": "Pods", "value": "x", "periodSeconds": 15}]}}}}},
+            "a policy's value 'x' is not a number",
+        ),
+        ({"triggers": {"type": "rabbitmq"}}, "spec.triggers is a dict, not a list"),
+        ({"triggers": "rabbitmq"}, "spec.triggers is a str, not a list"),
+    ],
+    ids=[
+        "min-word", "max-list", "max-fraction", "min-above-max", "idle-word", "cooldown-word",
+        "fallback-word", "policy-value", "triggers-mapping", "triggers-string",
+    ],
+)  # fmt: skip
+def test_a_field_keda_would_refuse_stops_only_its_object(
+    spec: dict[str, Any], problem: str
+) -> None:
+    found = conversions(scaled_object(spec))
+    assert problem in (found["x/bad"].error or "")
+    assert found["shop/orders"].error is None
+
+
+def test_a_bad_count_is_one_line_on_stderr_and_exit_1() -> None:
+    done = run_cli("-", stdin=scaled_object({"minReplicaCount": "abc"}))
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert "qscaler: ScaledObject x/bad not converted: spec.minReplicaCount 'abc'" in done.stderr
