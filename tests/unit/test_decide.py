@@ -624,7 +624,7 @@ def test_a_need_exactly_at_the_tolerance_holds_both_ways(ready: int, tolerance: 
     assert (decision.desired, decision.reason) == (10, Reason.WITHIN_TOLERANCE)
 
 
-@settings(max_examples=400, deadline=None)  # no deadline: a loaded CI machine is slow
+@settings(max_examples=200, deadline=None)  # no deadline: a loaded CI machine is slow
 @given(
     st.integers(0, 100_000),
     st.integers(0, 100_000),
