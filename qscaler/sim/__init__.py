@@ -1,4 +1,4 @@
-"""The scaling benchmark's simulator (docs: SIMULATION.md, spec v1.1).
+"""The scaling benchmark's simulator (docs/benchmark-model.md, model v1.2).
 
 A deterministic, second-by-second model of a RabbitMQ queue and a Kubernetes
 workload, the controllers qscaler is compared with, and the scores of the

@@ -1,4 +1,4 @@
-"""Run every contender of the benchmark on one trace (SIMULATION.md §3).
+"""Run every contender of the benchmark on one trace (docs/benchmark-model.md).
 
 A contender is a controller and how it is set: KEDA and the bash autoscaler
 best-tuned over the value grid, KEDA tuned over all four of its knobs (160

@@ -1,4 +1,4 @@
-"""The controllers qscaler is compared with, as SIMULATION.md §3 and §5 define them.
+"""The controllers qscaler is compared with, as docs/benchmark-model.md defines them.
 
 Each is a re-statement of what the real system does with the management API's
 numbers, reduced to the rules that decide a replica count: KEDA's RabbitMQ
@@ -23,7 +23,7 @@ from typing import Protocol
 from qscaler.errors import ConfigError
 from qscaler.sim.world import StatsSnapshot
 
-#: KEDA and HPA defaults (SIMULATION.md §3).
+#: KEDA and HPA defaults (docs/benchmark-model.md).
 HPA_SYNC_SECONDS = 15
 KEDA_POLLING_SECONDS = 30
 KEDA_COOLDOWN_SECONDS = 300  # cooldownPeriod: inactive this long before 0

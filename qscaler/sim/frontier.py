@@ -1,4 +1,4 @@
-"""qscaler against every tuned KEDA configuration at once (SIMULATION.md §4, v1.2).
+"""qscaler against every tuned KEDA configuration at once (docs/benchmark-model.md).
 
 Best-tuned KEDA is one point; an operator who knows the trace could pick any
 of the 160 configurations. These scores ask whether any of them beats

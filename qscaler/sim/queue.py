@@ -1,13 +1,13 @@
 """The simulated queue: a FIFO fluid that remembers when each message arrived.
 
-The benchmark scores waits (SIMULATION.md §4), so the queue cannot be just a
+The benchmark scores waits (docs/benchmark-model.md), so the queue cannot be just a
 number: it keeps one cohort per arrival second, consumes cohorts oldest first,
 and files every processed amount under its wait. The histogram of waits has one
 bucket per whole second, so every percentile is exact and the whole run stays
 O(len(trace)): each cohort is appended once and removed once, and a second
 touches at most one partly consumed cohort besides the ones it empties.
 
-Messages that arrived before `scored_from` are history (SIMULATION.md §1,
+Messages that arrived before `scored_from` are history (docs/benchmark-model.md,
 `score_from`): they are queued and processed like any other, but their waits
 are not filed.
 """

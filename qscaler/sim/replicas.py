@@ -1,6 +1,6 @@
 """The simulated workload's replicas: requested now, consuming after start-up.
 
-SIMULATION.md §2 bills every requested replica but lets one consume only
+docs/benchmark-model.md bills every requested replica but lets one consume only
 `startup_seconds` after it was requested, and removes the newest first (so a
 replica that is still starting goes before one that is working). Replicas are
 kept as a stack of groups, oldest at the bottom; since every group becomes

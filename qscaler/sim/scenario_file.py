@@ -1,6 +1,6 @@
 """A trace's own scenario: `NAME.scenario.yaml` next to `NAME.csv`.
 
-Most traces run in the default scenario (SIMULATION.md §1), but some traffic
+Most traces run in the default scenario (docs/benchmark-model.md), but some traffic
 only makes sense with its own consumers: the `cron` trace is a recurring batch
 for slow-starting consumers (start-up 60 s, 5 messages per second each), scored
 from its third batch on. Keeping that next to the trace, rather than in code,

@@ -1,4 +1,4 @@
-"""The benchmark's scores (SIMULATION.md §4, read as §5 says), from a finished run.
+"""The benchmark's scores (docs/benchmark-model.md), from a finished run.
 
 Scores are computed from the recorded series only, never inside the loop, so
 a chart and a score can never disagree about what happened.

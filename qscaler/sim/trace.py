@@ -1,7 +1,7 @@
 """Publish-rate traces: the only input that differs between benchmark runs.
 
 A trace is a CSV file with the header `t,publish_rate` and one row per
-simulated second (SIMULATION.md §1). Traces are written by hand or by scripts,
+simulated second (docs/benchmark-model.md). Traces are written by hand or by scripts,
 so the loader checks every row and names the file and line of the first
 problem instead of letting a typo become a silently wrong benchmark.
 """

@@ -2,7 +2,7 @@
 
 A competitor with a badly chosen constant would make qscaler look good for
 the wrong reason, so the benchmark reports each one at the grid value that
-suits the trace best (SIMULATION.md §3), with §5.11's tie rules. qscaler is
+suits the trace best (docs/benchmark-model.md), with its tie rules. qscaler is
 not tuned per trace; that asymmetry is the point of the comparison.
 """
 

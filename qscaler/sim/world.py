@@ -1,6 +1,6 @@
 """The benchmark's world: a queue, a workload, and a stale view of both.
 
-This module is SIMULATION.md §2 and nothing else: it knows no controller. A
+This module is the world of docs/benchmark-model.md and nothing else: it knows no controller. A
 driver (`qscaler.sim.run`, or qscaler's own loop wired to a simulated broker
 and cluster) repeats, for every second: read `observe()`, optionally
 `set_replicas(...)`, then `advance()`. The world takes the management-stats
