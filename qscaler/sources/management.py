@@ -57,7 +57,6 @@ last line of defence.
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
@@ -76,6 +75,13 @@ from qscaler.errors import (
 )
 from qscaler.sources import VhostRequest
 from qscaler.sources.credentials import renewed, scrub
+from qscaler.sources.http import (
+    broker_reason,
+    out_of_range,
+    request_line,
+    transport_failure,
+    without_query,
+)
 from qscaler.sources.management_json import (
     COLUMNS,
     Page,
@@ -348,7 +354,7 @@ class ManagementSource:
         try:
             return self._client.get(path, params=params)
         except httpx.TimeoutException as exc:
-            raise self._unavailable(f"timed out: {_request_line(exc)}") from None
+            raise self._unavailable(f"timed out: {request_line(exc)}") from None
         except httpx.TransportError as exc:
             raise self._unavailable(transport_failure(exc)) from None
 
@@ -363,14 +369,14 @@ class ManagementSource:
         return True
 
     def _body(self, response: httpx.Response, vhost: str, *, listing: bool) -> bytes | None:
-        status, line = response.status_code, f"GET {_without_query(response.request.url)}"
+        status, line = response.status_code, f"GET {without_query(response.request.url)}"
         if status == 200:
             return response.content
         if status == 404 and listing:
             raise _vhost_not_found(vhost, self._where)
-        if status == 404 or (status == 400 and listing and _out_of_range(response)):
+        if status == 404 or (status == 400 and listing and out_of_range(response)):
             return None
-        reason = _reason(response)
+        reason = broker_reason(response)
         if status in (401, 403):
             raise SourceAuthError(
                 self._scrub(
@@ -415,47 +421,3 @@ def _merge(*parts: Parsed) -> Parsed:
 
 def _vhost_not_found(vhost: str, where: str) -> SourceError:
     return SourceError(f"vhost {vhost!r} does not exist on {where}")
-
-
-def _out_of_range(response: httpx.Response) -> bool:
-    try:
-        return bool(response.json().get("error") == "page_out_of_range")
-    except (ValueError, AttributeError):
-        return False
-
-
-def _reason(response: httpx.Response) -> str:
-    """The broker's own explanation ({"error": ..., "reason": ...}), shortened."""
-    try:
-        document = response.json()
-        text = str(document.get("reason") or document.get("error") or "")
-    except (ValueError, AttributeError):
-        text = response.text
-    return " ".join(text.split())[:200] or response.reason_phrase
-
-
-def _without_query(url: httpx.URL) -> str:
-    return str(url.copy_with(query=None))
-
-
-def _request_line(exc: httpx.RequestError) -> str:
-    try:
-        return f"GET {_without_query(exc.request.url)}"
-    except RuntimeError:  # no request attached
-        return "GET"
-
-
-def transport_failure(exc: httpx.TransportError) -> str:
-    line = _request_line(exc)
-    cause: BaseException | None = exc
-    while cause is not None:
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            return (
-                f"TLS certificate verification failed for {line}: {cause.verify_message}; "
-                "trust the broker's CA with QSCALER_TLS_CA_FILE"
-            )
-        if isinstance(cause, ssl.SSLError):
-            return f"TLS handshake failed for {line}: {cause.reason or cause}"
-        cause = cause.__cause__ or cause.__context__
-    verb = "cannot connect" if isinstance(exc, httpx.ConnectError) else "request failed"
-    return f"{verb}: {line}: {exc or type(exc).__name__}"

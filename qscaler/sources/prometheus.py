@@ -60,7 +60,7 @@ from qscaler.errors import (
 )
 from qscaler.sources import VhostRequest
 from qscaler.sources.counters import CounterDeltas
-from qscaler.sources.management import transport_failure
+from qscaler.sources.http import transport_failure
 from qscaler.sources.prometheus_nodes import (
     DnsNodes,
     ManagementNodes,
