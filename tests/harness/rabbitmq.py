@@ -236,6 +236,16 @@ class Broker:
         return {name: int(self._env[key]) for name, key in keys.items() if self._env.get(key)}
 
     @property
+    def stream_port(self) -> int:
+        """The stream protocol port (rabbitmq_stream), on 127.0.0.1."""
+        return int(self._env["STREAM_PORT"])
+
+    @property
+    def metrics_collector(self) -> bool:
+        """False for a node started with the management statistics off."""
+        return self._env.get("METRICS_COLLECTOR", "on") == "on"
+
+    @property
     def prometheus_url(self) -> str:
         """The Prometheus plugin's endpoint."""
         return self._env["PROMETHEUS_URL"]

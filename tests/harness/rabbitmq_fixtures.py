@@ -9,7 +9,10 @@ behaviour does not depend on the broker version narrows the matrix with
 narrows a whole local run.
 
 A test that needs one specific version (or two nodes of different versions at
-once) takes `rabbitmq_nodes` and calls `rabbitmq_nodes.get("4.0.5")`.
+once) takes `rabbitmq_nodes` and calls `rabbitmq_nodes.get("4.0.5")`;
+`rabbitmq_nodes.get(version, metrics_collector=False)` is a second node of that
+version with the management statistics off. `broker_stats_off` is that node,
+parametrized over the versions like `broker`.
 
 Each node starts on first use (5-15 s) and stops at the end of the session. If
 it cannot start, the tests that need it fail loudly with up.sh's output: a
@@ -39,6 +42,8 @@ from tests.harness.skipping import skip_marked, skipping
 SKIP_VARIABLE = "QSCALER_SKIP_RABBITMQ"
 ENV_FILE_VARIABLE = "QSCALER_TEST_RABBITMQ_ENV"
 VERSIONS_VARIABLE = "QSCALER_RABBITMQ_VERSIONS"
+#: The session fixtures that are one node per version (pytest_generate_tests).
+NODE_FIXTURES = ("broker", "broker_stats_off")
 VERSIONS_FILE = Path(__file__).resolve().parent.parent / "rabbitmq" / "versions.sh"
 
 
@@ -76,15 +81,18 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Run every test that takes `broker` (or `rabbitmq_version`, for a test that
-    starts a node of its own) once per selected broker version."""
+    """Run every test that takes `broker` or `broker_stats_off` (or
+    `rabbitmq_version`, for a test that starts a node of its own) once per
+    selected broker version."""
     versions = selected_versions()
     marker = metafunc.definition.get_closest_marker("rabbitmq_versions")
     if marker is not None:
         versions = tuple(version for version in versions if version in marker.args)
     ids = [f"rabbitmq-{version}" for version in versions]
-    if "broker" in metafunc.fixturenames:
-        metafunc.parametrize("broker", versions, indirect=True, ids=ids, scope="session")
+    nodes = [name for name in NODE_FIXTURES if name in metafunc.fixturenames]
+    if nodes:  # both nodes of one test instance run the same version
+        values = [tuple(version for _ in nodes) for version in versions]
+        metafunc.parametrize(nodes, values, indirect=True, ids=ids, scope="session")
     elif "rabbitmq_version" in metafunc.fixturenames:
         metafunc.parametrize("rabbitmq_version", versions, ids=ids)
 
@@ -100,25 +108,33 @@ class RabbitNodes:
     def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
         """Nothing starts until a test asks for a version."""
         self._tmp = tmp_path_factory
-        self._nodes: dict[str, Broker] = {}
+        self._nodes: dict[tuple[str, bool], Broker] = {}
 
-    def get(self, version: str) -> Broker:
-        """The running node of `version` (one of versions.sh's), started if needed."""
+    def get(self, version: str, *, metrics_collector: bool = True) -> Broker:
+        """The running node of `version` (one of versions.sh's), started if needed.
+
+        `metrics_collector=False`: a separate node of that version whose
+        management plugin keeps no statistics (`disable_metrics_collector`)."""
         if _skipping():
             pytest.skip(f"{SKIP_VARIABLE}=1: RabbitMQ tests skipped")
         if version not in known_versions():
             raise ValueError(f"unknown RabbitMQ version {version!r}; known: {known_versions()}")
-        if version not in self._nodes:
-            self._nodes[version] = self._attach_or_start(version)
-        return self._nodes[version]
+        key = (version, metrics_collector)
+        if key not in self._nodes:
+            self._nodes[key] = self._attach_or_start(version, metrics_collector)
+        return self._nodes[key]
 
-    def _attach_or_start(self, version: str) -> Broker:
+    def _attach_or_start(self, version: str, metrics_collector: bool) -> Broker:
         env_file = os.environ.get(ENV_FILE_VARIABLE)
         if env_file:
             attached = Broker.attach(Path(env_file))
-            if attached.version == version:
+            if (attached.version, attached.metrics_collector) == (version, metrics_collector):
                 return attached
-        node = Broker(self._tmp.mktemp(f"rabbitmq-{version}"), version=version)
+        settings = {} if metrics_collector else {"QSCALER_RABBITMQ_METRICS_COLLECTOR": "off"}
+        suffix = "" if metrics_collector else "-stats-off"
+        node = Broker(
+            self._tmp.mktemp(f"rabbitmq-{version}{suffix}"), version=version, settings=settings
+        )
         try:
             node.start()
         except BrokerStartError as exc:
@@ -131,9 +147,10 @@ class RabbitNodes:
 
     def stop_all(self, *, show_logs: bool) -> None:
         """Stop every node the session started (attached ones keep running)."""
-        for version, node in self._nodes.items():
+        for (version, collector), node in self._nodes.items():
             if show_logs:
-                print(f"\n--- RabbitMQ {version} log tail (tests failed) ---\n{node.logs()}")
+                what = version if collector else f"{version} (statistics off)"
+                print(f"\n--- RabbitMQ {what} log tail (tests failed) ---\n{node.logs()}")
             node.stop()
         self._nodes.clear()
 
@@ -153,6 +170,13 @@ def broker(request: pytest.FixtureRequest, rabbitmq_nodes: RabbitNodes) -> Broke
     """The node of the version this test instance runs on (see pytest_generate_tests)."""
     version = getattr(request, "param", None) or selected_versions()[0]
     return rabbitmq_nodes.get(version)
+
+
+@pytest.fixture(scope="session")
+def broker_stats_off(request: pytest.FixtureRequest, rabbitmq_nodes: RabbitNodes) -> Broker:
+    """A node of this test instance's version with the management statistics off."""
+    version = getattr(request, "param", None) or selected_versions()[0]
+    return rabbitmq_nodes.get(version, metrics_collector=False)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@
 # and its own epmd on a free port (ERL_EPMD_PORT), which this script starts in
 # the foreground and down.sh stops by PID, so no stray epmd is left behind and the
 # system epmd on 4369 is never touched. Every listener binds 127.0.0.1 only:
-#   AMQP, AMQPS, management HTTP, management HTTPS, Prometheus, Erlang
+#   AMQP, AMQPS, management HTTP, management HTTPS, Prometheus, stream, Erlang
 #   distribution (RABBITMQ_DIST_PORT), and epmd (which also always adds ::1,
 #   the IPv6 loopback). The CLI tools' short-lived Erlang node (rabbitmqctl in
 #   down.sh) binds 127.0.0.1 too.
@@ -29,7 +29,13 @@
 # the same period rounded up to whole seconds: it, not collect_statistics_interval
 # alone, is how often the HTTP API's numbers change.
 #
-# Ports come from QSCALER_RABBITMQ_{AMQP,AMQPS,MGMT,MGMT_TLS,PROMETHEUS,DIST,EPMD}_PORT
+# Streams: the rabbitmq_stream and rabbitmq_stream_management plugins, with the
+# stream protocol listener on 127.0.0.1 (advertised as such to stream clients).
+#
+# QSCALER_RABBITMQ_METRICS_COLLECTOR=off starts a node with the management
+# plugin's statistics off (management_agent.disable_metrics_collector = true).
+#
+# Ports come from QSCALER_RABBITMQ_{AMQP,AMQPS,MGMT,MGMT_TLS,PROMETHEUS,STREAM,DIST,EPMD}_PORT
 # or free ones picked at start.
 #
 # Running up.sh on a WORKDIR that already holds an `env` file (left by
@@ -80,6 +86,8 @@ if [[ -f $w/env ]]; then
   dist_port=$QSCALER_RABBITMQ_DIST_PORT
   epmd_port=$QSCALER_RABBITMQ_EPMD_PORT
   stats_ms=$QSCALER_RABBITMQ_STATS_INTERVAL_MS
+  stream_port=$QSCALER_RABBITMQ_STREAM_PORT
+  collector=$QSCALER_RABBITMQ_METRICS_COLLECTOR
   version=$QSCALER_RABBITMQ_VERSION
 else
   node=${QSCALER_RABBITMQ_NODE:-qscaler-test-$(openssl rand -hex 4)@localhost}
@@ -93,10 +101,14 @@ else
   dist_port=${QSCALER_RABBITMQ_DIST_PORT:-$(free_port)}
   epmd_port=${QSCALER_RABBITMQ_EPMD_PORT:-$(free_port)}
   stats_ms=${QSCALER_RABBITMQ_STATS_INTERVAL_MS:-1000}
+  stream_port=${QSCALER_RABBITMQ_STREAM_PORT:-$(free_port)}
+  collector=${QSCALER_RABBITMQ_METRICS_COLLECTOR:-on}
   version=${QSCALER_RABBITMQ_VERSION:-${QSCALER_RABBITMQ_VERSIONS%% *}}
 fi
 root=$(rabbitmq_root "$version") || exit 2
 rabbitmq_installed "$version" "$root" || exit 2
+[[ $collector == on || $collector == off ]] ||
+  { echo "QSCALER_RABBITMQ_METRICS_COLLECTOR must be on or off, not '$collector'" >&2; exit 1; }
 [[ $stats_ms =~ ^[1-9][0-9]*$ ]] ||
   { echo "QSCALER_RABBITMQ_STATS_INTERVAL_MS must be a number of milliseconds, not '$stats_ms'" >&2; exit 1; }
 sample_s=$(((stats_ms + 999) / 1000))
@@ -136,6 +148,9 @@ management.ssl.certfile = $t/server.crt
 management.ssl.keyfile = $t/server.key
 prometheus.tcp.ip = 127.0.0.1
 prometheus.tcp.port = $prom_port
+stream.listeners.tcp.1 = 127.0.0.1:$stream_port
+stream.advertised_host = 127.0.0.1
+stream.advertised_port = $stream_port
 
 collect_statistics_interval = $stats_ms
 # The management plugin aggregates what the node emits into samples of its own
@@ -156,7 +171,13 @@ loopback_users = none
 log.console = false
 log.file.level = info
 EOF
-echo '[rabbitmq_management,rabbitmq_prometheus].' >"$w/enabled_plugins"
+if [[ $collector == off ]]; then
+  # What the official image without -management does: the management API still
+  # answers, but keeps no statistics (no message counts, no rates).
+  echo "management_agent.disable_metrics_collector = true" >>"$w/rabbitmq.conf"
+fi
+echo '[rabbitmq_management,rabbitmq_prometheus,rabbitmq_stream,rabbitmq_stream_management].' \
+  >"$w/enabled_plugins"
 : >"$w/rabbitmq-env.conf"
 
 # Everything the node and the CLI tools read comes from here, never from /etc.
@@ -192,7 +213,7 @@ write_env() {
   {
     local k v
     for k in VERSION ROOT WORKDIR NODE USER PASSWORD AMQP_PORT AMQPS_PORT MGMT_PORT MGMT_TLS_PORT \
-      PROMETHEUS_PORT DIST_PORT EPMD_PORT STATS_INTERVAL_MS CA_FILE MGMT_URL HTTPS_URL \
+      PROMETHEUS_PORT STREAM_PORT DIST_PORT EPMD_PORT STATS_INTERVAL_MS METRICS_COLLECTOR CA_FILE MGMT_URL HTTPS_URL \
       AMQP_URL AMQPS_URL PROMETHEUS_URL PID BEAM_PID EPMD_PID READY_SECONDS; do
       v=${vals[$k]:-}
       printf 'QSCALER_RABBITMQ_%s=%q\n' "$k" "$v"
@@ -203,7 +224,8 @@ write_env() {
 declare -A vals=(
   [VERSION]=$version [ROOT]=$root [WORKDIR]=$w [NODE]=$node [USER]=$user [PASSWORD]=$password
   [AMQP_PORT]=$amqp_port [AMQPS_PORT]=$amqps_port [MGMT_PORT]=$mgmt_port
-  [MGMT_TLS_PORT]=$mgmt_tls_port [PROMETHEUS_PORT]=$prom_port [DIST_PORT]=$dist_port
+  [MGMT_TLS_PORT]=$mgmt_tls_port [PROMETHEUS_PORT]=$prom_port [STREAM_PORT]=$stream_port
+  [METRICS_COLLECTOR]=$collector [DIST_PORT]=$dist_port
   [EPMD_PORT]=$epmd_port [STATS_INTERVAL_MS]=$stats_ms [CA_FILE]=$t/ca.crt
   [MGMT_URL]=http://127.0.0.1:$mgmt_port [HTTPS_URL]=https://127.0.0.1:$mgmt_tls_port
   [AMQP_URL]=amqp://127.0.0.1:$amqp_port [AMQPS_URL]=amqps://127.0.0.1:$amqps_port
@@ -226,7 +248,7 @@ ready=
 for _ in $(seq 600); do  # at most ~120 s; what "ready" means: see ready.py
   alive "$server_pid" || fail "the server process exited"
   if QSCALER_RABBITMQ_USER=$user QSCALER_RABBITMQ_PASSWORD=$password python3 "$here/ready.py" \
-    "$mgmt_port" "$mgmt_tls_port" "$t/ca.crt" "$amqp_port" "$amqps_port" "$prom_port"; then
+    "$mgmt_port" "$mgmt_tls_port" "$t/ca.crt" "$amqp_port" "$amqps_port" "$prom_port" "$stream_port"; then
     ready=1
     break
   fi
