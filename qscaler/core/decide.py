@@ -193,9 +193,9 @@ def _distrust(samples: Observation, policy: Policy, now: float) -> tuple[Reason,
     """Why the samples cannot be trusted, or None when they can."""
     if samples.error is not None:
         return Reason.SOURCE_ERROR, f"queue source failed: {samples.error}"
-    if samples.missing:
-        names = ", ".join(samples.missing)
-        return Reason.QUEUE_MISSING, f"queue not found in vhost {policy.queues.vhost!r}: {names}"
+    unread = _unread_queues(samples, policy)
+    if unread is not None:
+        return unread
     if samples.observed_at is None:
         return Reason.SOURCE_STALE, "no queue data yet"
     age = now - samples.observed_at
@@ -209,6 +209,17 @@ def _distrust(samples: Observation, policy: Policy, now: float) -> tuple[Reason,
             Reason.QUEUE_MISSING,
             f"no queue in vhost {policy.queues.vhost!r} matches {policy.queues.describe()}",
         )
+    return None
+
+
+def _unread_queues(samples: Observation, policy: Policy) -> tuple[Reason, str] | None:
+    """Bound queues that do not exist, or whose backlog the source could not give."""
+    if samples.missing:
+        names = ", ".join(samples.missing)
+        return Reason.QUEUE_MISSING, f"queue not found in vhost {policy.queues.vhost!r}: {names}"
+    if samples.backlog_unknown:
+        why = "; ".join(f"{name!r}: {reason}" for name, reason in samples.backlog_unknown)
+        return Reason.BACKLOG_UNKNOWN, f"backlog cannot be read for {why}"
     return None
 
 

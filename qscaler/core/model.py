@@ -42,6 +42,10 @@ class VhostSnapshot:
     read_at: float
     #: Names that were asked for and do not exist.
     missing: frozenset[str] = frozenset()
+    #: Queues that exist and were read, but whose backlog the answer does not
+    #: give, each with why (a stream without a readable consumer lag, a queue
+    #: type qscaler does not know, no counts): never read as empty.
+    backlog_unknown: Mapping[str, str] = field(default_factory=dict)
     #: Names asked for that could not be read this time (a node down), and why:
     #: unlike `missing`, they may well exist.
     unreadable: Mapping[str, str] = field(default_factory=dict)
@@ -75,8 +79,9 @@ class Observation:
     """Everything known about one workload's queues at one moment.
 
     `observed_at` is when the data was read (None: never read). `error` is set
-    when the read failed, `missing` names bound queues that do not exist;
-    either makes decide() hold. `probed` names the queues whose ready count
+    when the read failed, `missing` names bound queues that do not exist,
+    `backlog_unknown` bound queues whose backlog cannot be read (name, why); each
+    makes decide() hold. `probed` names the queues whose ready count
     came from an activation probe, fresher than the source's.
     """
 
@@ -85,6 +90,7 @@ class Observation:
     missing: tuple[str, ...] = ()
     error: str | None = None
     probed: tuple[str, ...] = ()
+    backlog_unknown: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,13 +98,21 @@ def _unknown_throughput(demand: Demand, policy: Policy) -> Sized:
     """Before any ack has been seen: an idle queue needs nothing, a busy one at least 1."""
     if demand.idle:
         return Sized(0.0, "nothing queued, in flight or arriving: need 0")
+    why = "per-replica throughput not learned yet"
+    if demand.ack_rate is None and demand.publish_rate is None:
+        why = (
+            "the broker reports no publish or ack rates for these queues (management "
+            "statistics off, or no traffic yet), so per-replica throughput cannot be learned"
+        )
     if policy.messages_per_replica:
         need = demand.backlog / policy.messages_per_replica
         return Sized(
             need,
-            f"per-replica throughput not learned yet; backlog {demand.backlog:g} ÷ "
-            f"{policy.messages_per_replica:g} per replica = {need:.2f}",
+            f"{why}; backlog {demand.backlog:g} ÷ {policy.messages_per_replica:g} per "
+            f"replica = {need:.2f}",
         )
+    if demand.ack_rate is None and demand.publish_rate is None:
+        return Sized(None, f"{why}; set messages-per-replica to size on the backlog")
     return Sized(None, "learning per-replica throughput")
 
 

@@ -36,6 +36,7 @@ class Reason(StrEnum):
     SOURCE_ERROR = "SourceError"
     SOURCE_STALE = "SourceStale"
     QUEUE_MISSING = "QueueMissing"
+    BACKLOG_UNKNOWN = "BacklogUnknown"  # a bound queue exists, its backlog cannot be read
     FALLBACK = "FallbackReplicas"
     # The user said so.
     PAUSED = "Paused"
@@ -75,6 +76,7 @@ HELD_BACK = frozenset(
         Reason.SOURCE_ERROR,
         Reason.SOURCE_STALE,
         Reason.QUEUE_MISSING,
+        Reason.BACKLOG_UNKNOWN,
         Reason.FALLBACK,
         Reason.PAUSED,
     }
@@ -83,5 +85,11 @@ HELD_BACK = frozenset(
 #: Reasons that mean "the data was not trustworthy"; decide() never lowers
 #: the count under one of these.
 UNTRUSTED_DATA = frozenset(
-    {Reason.SOURCE_ERROR, Reason.SOURCE_STALE, Reason.QUEUE_MISSING, Reason.FALLBACK}
+    {
+        Reason.SOURCE_ERROR,
+        Reason.SOURCE_STALE,
+        Reason.QUEUE_MISSING,
+        Reason.BACKLOG_UNKNOWN,
+        Reason.FALLBACK,
+    }
 )

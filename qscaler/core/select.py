@@ -123,8 +123,10 @@ class VhostView:
 
     @classmethod
     def of(cls, snapshot: VhostSnapshot, samples: Mapping[str, QueueSample]) -> VhostView:
-        """Build the view, with the names matching works on."""
-        return cls(snapshot, samples, VhostNames.of(samples))
+        """Build the view, with the names matching works on: every queue read,
+        those of unknown backlog too (a pattern that matches one must hold, not
+        sum the others as if it were empty)."""
+        return cls(snapshot, samples, VhostNames.of([*samples, *snapshot.backlog_unknown]))
 
 
 def raise_ready(view: VhostView, ready: Mapping[str, int]) -> VhostView:
@@ -154,8 +156,9 @@ def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatch
     unreadable = _unreadable(selector, view.snapshot)
     if unreadable is not None:
         return Observation(queues=(), observed_at=read_at, error=unreadable)
-    missing = tuple(n for n in selector.names if n not in samples)
-    chosen = [n for n in selector.names if n in samples]
+    unknown = view.snapshot.backlog_unknown
+    missing = tuple(n for n in selector.names if n not in samples and n not in unknown)
+    chosen = [n for n in selector.names if n in samples or n in unknown]
     seen = set(chosen)
     for pattern in selector.patterns:
         try:
@@ -171,10 +174,11 @@ def observe(selector: QueueSelector, view: VhostView | None, matcher: QueueMatch
         chosen.extend(fresh)
         seen.update(fresh)
     return Observation(
-        queues=tuple(samples[n] for n in chosen),
+        queues=tuple(samples[n] for n in chosen if n in samples),
         observed_at=read_at,
         missing=missing,
         probed=tuple(n for n in chosen if n in view.probed),
+        backlog_unknown=tuple((n, unknown[n]) for n in chosen if n in unknown),
     )
 
 

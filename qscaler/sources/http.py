@@ -38,7 +38,7 @@ def without_query(url: httpx.URL) -> str:
 
 
 def request_line(exc: httpx.RequestError) -> str:
-    """ "GET <url>" of the failed request, without its query."""
+    """The failed request as "GET <url>", without its query."""
     try:
         return f"GET {without_query(exc.request.url)}"
     except RuntimeError:  # no request attached

@@ -174,6 +174,24 @@ CASES = [
         Reason.QUEUE_MISSING,
     ),
     (
+        "stream-without-lag-holds",
+        Observation((sample(),), NOW, backlog_unknown=(("events", "no consumer lag"),)),
+        5,
+        {},
+        WARM,
+        5,
+        Reason.BACKLOG_UNKNOWN,
+    ),
+    (
+        "stream-without-lag-raises-to-min",
+        Observation((), NOW, backlog_unknown=(("events", "no consumer lag"),)),
+        0,
+        {"min_replicas": 1},
+        WARM,
+        1,
+        Reason.BACKLOG_UNKNOWN,
+    ),
+    (
         "no-queue-matched-holds",
         Observation((), NOW),
         5,
@@ -552,6 +570,7 @@ observations_st = st.one_of(
     st.just(Observation((), NOW - 3600)),
     st.just(Observation((), None)),
     st.builds(lambda s: Observation((s,), NOW, missing=("x",)), samples_st),
+    st.builds(lambda s: Observation((s,), NOW, backlog_unknown=(("s", "no lag"),)), samples_st),
 )
 
 
@@ -561,7 +580,7 @@ def test_desired_stays_within_bounds_unless_holding_untrusted(
     obs: Observation, current: int, pol: Policy
 ) -> None:
     decision = run(obs, current, pol)
-    if decision.reason in (Reason.SOURCE_ERROR, Reason.SOURCE_STALE, Reason.QUEUE_MISSING):
+    if decision.reason in UNTRUSTED_DATA - {Reason.FALLBACK}:
         assert decision.desired == max(current, pol.min_replicas)
     else:
         assert pol.min_replicas <= decision.desired <= pol.max_replicas
@@ -604,7 +623,7 @@ def test_learned_state_keeps_bounds_and_never_lowers_on_untrusted_data(
     obs: Observation, current: int, pol: Policy, history: History
 ) -> None:
     decision, new = decide(obs, current, pol, history, NOW)
-    if decision.reason in (Reason.SOURCE_ERROR, Reason.SOURCE_STALE, Reason.QUEUE_MISSING):
+    if decision.reason in UNTRUSTED_DATA - {Reason.FALLBACK}:
         assert decision.desired == max(current, pol.min_replicas)
     elif decision.reason is not Reason.FALLBACK:
         assert pol.min_replicas <= decision.desired <= pol.max_replicas
@@ -643,3 +662,19 @@ def test_more_backlog_never_means_fewer_replicas(
     fewer = run(seen(sample(ready=ready)), current, pol, history)
     deeper = run(seen(sample(ready=ready + more)), current, pol, history)
     assert deeper.desired >= fewer.desired
+
+
+@pytest.mark.parametrize(
+    ("per_replica", "expected", "advice"),
+    [(10, 4, "÷ 10 per replica"), (None, 1, "set messages-per-replica")],
+    ids=["falls-back-to-messages-per-replica", "without-it-says-what-to-set"],
+)
+def test_rate_aware_without_any_rates_says_why_instead_of_learning(
+    per_replica: int | None, expected: int, advice: str
+) -> None:
+    """Management statistics off: no rate ever arrives, so nothing can be learned."""
+    pol = policy(**{**RATE_AWARE, "messages_per_replica": per_replica})
+    decision = run(seen(sample(ready=35, consumers=0)), 1, pol)
+    assert decision.desired == expected
+    assert "reports no publish or ack rates" in decision.message
+    assert advice in decision.message
