@@ -6,25 +6,24 @@ bindings. Its job is to do that with as few and as cheap requests as possible,
 and to turn every failure into the `SourceError` an operator can act on.
 
 Requests
-    A vhost is listed with one `GET /api/queues/{vhost}?columns=...&sort=`
-    (only the columns used, so the answer stays small; unsorted, because
-    sorting costs the broker more than the rest), or, with a page size set
-    (`QSCALER_MANAGEMENT_PAGE_SIZE`, at most 500), page by page with
-    `?page=N&page_size=...&sort=name&columns=...`. Unpaged is the default
-    because it is what costs the broker least: measured on RabbitMQ 3.10
-    (docs/performance.md), every page makes the broker enumerate, format and
-    sort the whole vhost before it cuts the page out, so a 5,000-queue vhost
-    in ten pages costs it about 5x what one unpaged listing does (~100 µs of
-    broker CPU per listed queue), more than reading every queue one by one.
-    Pages bound the size of one answer, for proxies that limit it.
+    A vhost is listed with one unsorted `GET /api/queues/{vhost}?columns=...&sort=`,
+    or, with `QSCALER_MANAGEMENT_PAGE_SIZE` (at most 500), page by page. Unpaged
+    costs the broker least: measured on RabbitMQ 3.10 (docs/performance.md),
+    every page makes it enumerate and sort the whole vhost (~100 µs of broker
+    CPU per listed queue), so ten pages cost about 5x one listing. Pages bound
+    the size of one answer, for proxies that limit it. Exact names can instead
+    be read one by one (`GET /api/queues/{vhost}/{name}`, ~490 µs each, five
+    listed queues' worth): n bound names cost n x 5 listed queues, a listing
+    the vhost's size (learned from the previous listing) times its pages; the
+    cheaper wins, a tie goes to the single reads. `requests_made` counts them.
 
-    Exact names can instead be read one by one with
-    `GET /api/queues/{vhost}/{name}?columns=...` (~490 µs of broker CPU each,
-    about five listed queues' worth). The rule, on broker CPU: n bound names
-    cost n x 5 listed queues; a listing costs the vhost's size times its number
-    of pages (the size is learned from the previous listing; before any, the
-    vhost is listed once to learn it). The cheaper wins; a tie goes to the
-    per-queue requests. `requests_made` counts every request.
+Queue types and statistics
+    Classic and quorum counts are read as they are. Streams are read by their
+    consumers' offset lag (`qscaler.sources.streams`), other types are
+    reported with why (`backlog_unknown`). When the broker counts none of the
+    queues read (management statistics off), the vhost is listed again with
+    `disable_stats=true&enable_queue_totals=true`, which reads the counts from
+    the queues themselves (no consumers, no rates).
 
 Listing while queues come and go
     Pages are read one after another, so queues created or deleted meanwhile
@@ -38,21 +37,15 @@ Listing while queues come and go
     broker says 404 for it.
 
 Encoding
-    The vhost and queue names are percent-encoded as single path segments
-    (`/` is %2F). Names `.` and `..` cannot be addressed in a URL path at all
-    (clients and the broker resolve them as dot segments), so they are only
-    ever read from a listing.
+    Vhost and queue names are percent-encoded path segments (`/` is %2F); `.`
+    and `..` cannot be addressed in a path at all, so they are only ever listed.
 
 Credentials
-    A Kubernetes Secret mounted as a file is rotated in place. With
-    `credentials` (what `QSCALER_PASSWORD_FILE`/`QSCALER_USERNAME_FILE` set up),
-    a 401 makes the source read the credentials again and, when they changed,
-    repeat the request once with the new ones: a rotation costs no restart and,
-    if the file is updated before the broker's user, not even a failed poll.
-
-Credentials never appear in messages or `repr`: URLs are shown without
-userinfo, and every message is scrubbed of the passwords (old and new) as a
-last line of defence.
+    A Secret mounted as a file is rotated in place: with `credentials`
+    (`QSCALER_PASSWORD_FILE`/`QSCALER_USERNAME_FILE`), a 401 re-reads them and,
+    when they changed, repeats the request once with the new ones. They never
+    appear in messages or `repr`: URLs are shown without userinfo, and every
+    message is scrubbed of the passwords (old and new) as a last line of defence.
 """
 
 from __future__ import annotations
@@ -65,7 +58,7 @@ from urllib.parse import quote
 import httpx
 
 from qscaler.brokers import Broker, default_broker
-from qscaler.core.model import QueueStats, VhostSnapshot
+from qscaler.core.model import VhostSnapshot
 from qscaler.errors import (
     SettingsError,
     SourceAuthError,
@@ -86,10 +79,14 @@ from qscaler.sources.management_json import (
     COLUMNS,
     Page,
     Parsed,
+    merge,
     parse_listing,
     parse_page,
     parse_queue,
+    seen,
 )
+from qscaler.sources.statistics_off import read_totals, statistics_off
+from qscaler.sources.streams import read_stream_lags, stream_backlogs
 from qscaler.sources.tls import client_tls_context
 
 if TYPE_CHECKING:
@@ -212,16 +209,24 @@ class ManagementSource:
         read_at = self._clock()
         if request.listing or self._listing_is_cheaper(request):
             parsed = self._read_listing(vhost, listing=request.listing)
-            unseen = request.names - parsed.counted.keys() - parsed.uncounted
+            unseen = request.names - seen(parsed)
             if unseen:  # confirm before calling them missing: the listing may have shifted
-                parsed = _merge(parsed, self._read_each(vhost, unseen, check_vhost=False))
+                parsed = merge(parsed, self._read_each(vhost, unseen, check_vhost=False))
         else:
             parsed = self._read_each(vhost, request.names)
+        if parsed.uncounted and not parsed.counted and statistics_off(self._get, vhost):
+            parsed = merge(parsed, read_totals(self._get, vhost))
         self._refuse_if_nothing_counted(vhost, parsed)
-        missing = request.names - parsed.counted.keys()
+        counted, unknown = dict(parsed.counted), dict(parsed.other_types)
+        if parsed.streams:
+            lags, why_not = read_stream_lags(self._get, vhost)
+            streams, unknown_streams = stream_backlogs(parsed.streams, lags, why_not)
+            counted.update(streams)
+            unknown.update(unknown_streams)
+        missing = request.names - counted.keys() - unknown.keys()
         if request.listing:
             missing |= parsed.uncounted
-        return VhostSnapshot(vhost, dict(parsed.counted), read_at, frozenset(missing))
+        return VhostSnapshot(vhost, counted, read_at, frozenset(missing), backlog_unknown=unknown)
 
     def close(self) -> None:
         """Close the HTTP client if this source built it."""
@@ -242,23 +247,17 @@ class ManagementSource:
         return len(request.names) * GET_COST_IN_LISTED_QUEUES > size * pages
 
     def _read_each(self, vhost: str, names: Iterable[str], *, check_vhost: bool = True) -> Parsed:
-        counted: dict[str, QueueStats] = {}
-        uncounted: set[str] = set()
-        absent = 0
+        found: list[Parsed] = []
         wanted = sorted(set(names) - _UNADDRESSABLE)
         for name in wanted:
             body = self._get(
                 f"/api/queues/{_segment(vhost)}/{_segment(name)}", vhost, {"columns": COLUMNS}
             )
-            if body is None:
-                absent += 1
-                continue
-            one = parse_queue(body, vhost, name)
-            counted.update(one.counted)
-            uncounted.update(one.uncounted)
-        if check_vhost and wanted and absent == len(wanted):
+            if body is not None:
+                found.append(parse_queue(body, vhost, name))
+        if check_vhost and wanted and not found:
             self._require_vhost(vhost)
-        return Parsed(counted, frozenset(uncounted))
+        return merge(*found)
 
     def _read_listing(self, vhost: str, *, listing: bool) -> Parsed:
         parsed, consistent = self._list_pages(vhost)
@@ -295,7 +294,7 @@ class ManagementSource:
                 break
             pages.append(page)
         self._sizes[vhost] = first.total
-        return _merge(*(p.queues for p in pages)), consistent
+        return merge(*(p.queues for p in pages)), consistent
 
     def _page(self, vhost: str, number: int) -> Page | None:
         params = {
@@ -405,18 +404,6 @@ def _check_vhost_name(vhost: str) -> None:
             f"vhost {vhost!r} cannot be addressed through the management API (an empty, '.' "
             "or '..' path segment); use the amqp source for it"
         )
-
-
-def _merge(*parts: Parsed) -> Parsed:
-    counted: dict[str, QueueStats] = {}
-    uncounted: set[str] = set()
-    for part in parts:  # later parts were read later: they win
-        counted.update(part.counted)
-        uncounted.difference_update(part.counted)
-        uncounted.update(part.uncounted)
-        for name in part.uncounted:
-            counted.pop(name, None)
-    return Parsed(counted, frozenset(uncounted))
 
 
 def _vhost_not_found(vhost: str, where: str) -> SourceError:

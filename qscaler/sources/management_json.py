@@ -21,6 +21,11 @@ number qscaler cannot trust is never turned into a number it acts on.
   and as many pages as its queue count needs. A page with items missing (cut
   or emptied on the way) would make a `re:` binding sum a smaller backlog, so
   it is a `SourceDataError` too.
+* Queue types: `classic` and `quorum` counts mean what they say. A `stream`
+  reports the length of its retained log as ready, which never falls when
+  consumers read, so a stream is set aside for its consumers' offset lag
+  (`qscaler.sources.streams`). Any other type is reported with why, never
+  read as a number.
 * `ack_rate` is what the consumers finish per second: manual acks plus
   automatic-ack deliveries and gets (ack + deliver_no_ack + get_no_ack); None
   when none of the three was reported.
@@ -39,7 +44,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, NotRequired
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
@@ -52,12 +57,16 @@ from qscaler.errors import SourceDataError
 MAX_COUNT = 2**53
 
 Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+#: Queue types whose ready and unacknowledged counts are a backlog (None: a
+#: broker or a recording that does not name the type, which is classic).
+READ_TYPES = frozenset({"classic", "quorum", None})
 Rate = Annotated[float, Field(allow_inf_nan=False)]
 
 #: The `columns` query parameter: exactly the fields `QueueItem` reads.
 COLUMNS = ",".join(
     (
         "name",
+        "type",
         "messages_ready",
         "messages_unacknowledged",
         "consumers",
@@ -94,6 +103,7 @@ class QueueItem(TypedDict):
     """One queue object, list item or single-queue answer alike."""
 
     name: str
+    type: NotRequired[str | None]
     messages_ready: NotRequired[Count | None]
     messages_unacknowledged: NotRequired[Count | None]
     consumers: NotRequired[Count | None]
@@ -118,10 +128,14 @@ class QueuePage(_Strict):
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    """What one response said: counted queues, and names it could not count."""
+    """What one response said: counted queues, names it could not count, streams
+    (whose counts are no backlog: `qscaler.sources.streams`), and queues of a
+    type qscaler does not read, with why."""
 
     counted: Mapping[str, QueueStats]
     uncounted: frozenset[str]
+    streams: frozenset[str] = frozenset()
+    other_types: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +146,30 @@ class Page:
     page_count: int
     total: int
     queues: Parsed
+
+
+def seen(parsed: Parsed) -> set[str]:
+    """Every queue name the answer showed, counted or not."""
+    return {*parsed.counted, *parsed.uncounted, *parsed.streams, *parsed.other_types}
+
+
+def merge(*parts: Parsed) -> Parsed:
+    """One answer from several read one after another; a queue is what the last one said."""
+    counted: dict[str, QueueStats] = {}
+    uncounted: set[str] = set()
+    streams: set[str] = set()
+    other_types: dict[str, str] = {}
+    for part in parts:  # later parts were read later: a name is what it was last
+        for name in seen(part):
+            counted.pop(name, None)
+            uncounted.discard(name)
+            streams.discard(name)
+            other_types.pop(name, None)
+        counted.update(part.counted)
+        uncounted.update(part.uncounted)
+        streams.update(part.streams)
+        other_types.update(part.other_types)
+    return Parsed(counted, frozenset(uncounted), frozenset(streams), other_types)
 
 
 def parse_page(body: bytes, vhost: str) -> Page:
@@ -151,6 +189,21 @@ def parse_listing(body: bytes, vhost: str) -> Parsed:
     except ValidationError as exc:
         raise SourceDataError(_describe(exc, body, vhost)) from None
     return _collect(items)
+
+
+def parse_totals(body: bytes, vhost: str) -> Parsed:
+    """Parse `GET /api/queues/{vhost}?disable_stats=true&enable_queue_totals=true`.
+
+    This listing reads each queue's counts from the queue itself, without the
+    management statistics database, so it answers with the metrics collector
+    off (RabbitMQ 3.8.10 and later). It has no consumers and no rates: rate-aware
+    bindings say they cannot learn (qscaler.core.rate_aware). A stream's counts
+    are null here, and streams are read by their consumers' lag anyway."""
+    try:
+        items = _LISTING.validate_json(body)
+    except ValidationError as exc:
+        raise SourceDataError(_describe(exc, body, vhost)) from None
+    return _collect(items, totals=True)
 
 
 def _check_page(page: QueuePage, vhost: str) -> None:
@@ -184,11 +237,15 @@ def parse_queue(body: bytes, vhost: str, name: str) -> Parsed:
     return _collect([item])
 
 
-def to_stats(item: QueueItem) -> QueueStats | None:
-    """The item as `QueueStats`, or None when the broker has not counted it."""
+def to_stats(item: QueueItem, *, totals: bool = False) -> QueueStats | None:
+    """The item as `QueueStats`, or None when the broker has not counted it.
+
+    `totals`: an item of the statistics-free listing, which has counts but no
+    consumers and no rates; its consumers read as 0 (nothing sizes on them
+    without rates: see `parse_totals`)."""
     ready = item.get("messages_ready")
     unacked = item.get("messages_unacknowledged")
-    consumers = item.get("consumers")
+    consumers = item.get("consumers", 0 if totals else None)
     if ready is None or unacked is None or consumers is None:
         return None
     stats = item.get("message_stats")
@@ -204,16 +261,28 @@ def to_stats(item: QueueItem) -> QueueStats | None:
     )
 
 
-def _collect(items: list[QueueItem]) -> Parsed:
+def _collect(items: list[QueueItem], *, totals: bool = False) -> Parsed:
     counted: dict[str, QueueStats] = {}
     uncounted: set[str] = set()
+    streams: set[str] = set()
+    other_types: dict[str, str] = {}
     for item in items:
-        stats = to_stats(item)
+        kind = item.get("type")
+        if kind == "stream":
+            streams.add(item["name"])
+            continue
+        if kind not in READ_TYPES:
+            other_types[item["name"]] = (
+                f"its queue type {kind!r} is not one qscaler reads "
+                f"({', '.join(sorted(t for t in READ_TYPES if t))} or stream)"
+            )
+            continue
+        stats = to_stats(item, totals=totals)
         if stats is None:
             uncounted.add(item["name"])
         else:
             counted[item["name"]] = stats
-    return Parsed(counted, frozenset(uncounted - counted.keys()))
+    return Parsed(counted, frozenset(uncounted - counted.keys()), frozenset(streams), other_types)
 
 
 def _rate(details: _Details | None) -> float | None:

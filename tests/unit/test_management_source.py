@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from qscaler.core.model import QueueStats
 from qscaler.errors import (
     ConfigError,
     SourceAuthError,
@@ -111,8 +112,9 @@ def test_listing_request_parameters() -> None:
     assert params["page"] == "1"
     assert params["page_size"] == "500"
     assert (params["sort"], params["use_regex"], params["name"]) == ("name", "false", "")
-    assert params["columns"].split(",")[:4] == [
+    assert params["columns"].split(",")[:5] == [
         "name",
+        "type",
         "messages_ready",
         "messages_unacknowledged",
         "consumers",
@@ -198,10 +200,48 @@ def test_listing_reports_uncounted_queues_as_missing() -> None:
     assert snapshot.missing == {"new"}
 
 
+def statistics_off(totals: bool) -> Handler:
+    """A broker with management statistics off: listings have no counts, except the
+    statistics-free listing of a broker that has it (3.8.10 and later)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.params.get("disable_stats") == "true":
+            counts = {"messages_ready": 4, "messages_unacknowledged": 1} if totals else {}
+            return answer(200, [{"name": n, "type": "classic", **counts} for n in "ab"])
+        return answer(200, page([{"name": "a"}, {"name": "b"}]))
+
+    return handler
+
+
 def test_nothing_counted_at_all_says_statistics_may_be_off() -> None:
-    broker = Broker(lambda _r: answer(200, page([{"name": "a"}, {"name": "b"}])))
+    broker = Broker(statistics_off(totals=False))
     with pytest.raises(SourceDataError, match="statistics are disabled"):
         read(broker, VhostRequest("v", listing=True))
+
+
+def test_brand_new_queues_on_a_broker_with_statistics_are_not_read_statistics_free() -> None:
+    """Their statistics-free count can be a stale 0: hold until the statistics come."""
+
+    queries: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        queries.append(str(request.url.params))
+        if request.url.path == "/api/overview":
+            return answer(200, {"statistics_db_event_queue": 0})
+        return statistics_off(totals=True)(request)
+
+    broker = Broker(handler)
+    with pytest.raises(SourceDataError, match="no message counts"):
+        read(broker, VhostRequest("v", listing=True))
+    assert "/api/overview" in broker.paths
+    assert not [q for q in queries if "disable_stats" in q]
+
+
+def test_statistics_off_reads_the_counts_from_the_statistics_free_listing() -> None:
+    broker = Broker(statistics_off(totals=True))
+    snapshot = read(broker, VhostRequest("v", listing=True))
+    assert snapshot.queues["a"] == QueueStats("a", 4, 1, 0)  # no consumers, no rates
+    assert snapshot.missing == frozenset()
 
 
 # --- a vhost that changes while it is paged ----------------------------------------------
@@ -337,7 +377,7 @@ def test_unpaged_listing_is_one_unsorted_request_with_only_the_columns_used() ->
     assert [u.path for u in seen] == ["/api/queues/v"]
     params = dict(seen[0].params)
     assert params.pop("sort") == ""
-    assert params.pop("columns").startswith("name,messages_ready,")
+    assert params.pop("columns").startswith("name,type,messages_ready,")
     assert params == {}
     assert snapshot.queues["b"].messages_ready == 7
 
