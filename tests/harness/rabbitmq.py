@@ -349,11 +349,17 @@ class Broker:
             with contextlib.suppress(pika.exceptions.AMQPError):
                 connection.close()
 
-    def declare_queues(self, vhost: str, *names: str, durable: bool = False) -> None:
-        """Declare classic queues over AMQP (any name RabbitMQ accepts)."""
+    def declare_queues(
+        self, vhost: str, *names: str, durable: bool = False, queue_type: str = "classic"
+    ) -> None:
+        """Declare queues over AMQP (any name RabbitMQ accepts): classic by default,
+        or `quorum` / `stream` (always durable)."""
+        arguments = None if queue_type == "classic" else {"x-queue-type": queue_type}
         with self.channel(vhost) as ch:
             for name in names:
-                ch.queue_declare(name, durable=durable)
+                ch.queue_declare(
+                    name, durable=durable or arguments is not None, arguments=arguments
+                )
 
     def delete_queues(self, vhost: str, *names: str) -> None:
         """Delete queues over AMQP."""

@@ -78,6 +78,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "rabbitmq_versions(*versions): run this test's `broker` only on these versions",
     )
+    config.addinivalue_line(
+        "markers",
+        "rabbitmq_one_version: behaviour that cannot differ by broker version; run on the "
+        "first selected version only (saves CI time)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -88,6 +93,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     marker = metafunc.definition.get_closest_marker("rabbitmq_versions")
     if marker is not None:
         versions = tuple(version for version in versions if version in marker.args)
+    if metafunc.definition.get_closest_marker("rabbitmq_one_version") is not None:
+        versions = versions[:1]
     ids = [f"rabbitmq-{version}" for version in versions]
     nodes = [name for name in NODE_FIXTURES if name in metafunc.fixturenames]
     if nodes:  # both nodes of one test instance run the same version
@@ -136,7 +143,7 @@ class RabbitNodes:
             self._tmp.mktemp(f"rabbitmq-{version}{suffix}"), version=version, settings=settings
         )
         try:
-            node.start()
+            _start_retrying_taken_ports(node)
         except BrokerStartError as exc:
             pytest.fail(
                 f"the test RabbitMQ {version} node did not start (set {SKIP_VARIABLE}=1 to "
@@ -153,6 +160,21 @@ class RabbitNodes:
                 print(f"\n--- RabbitMQ {what} log tail (tests failed) ---\n{node.logs()}")
             node.stop()
         self._nodes.clear()
+
+
+def _start_retrying_taken_ports(node: Broker) -> None:
+    """Start `node`; once more on new free ports if one was taken meanwhile.
+
+    up.sh picks free ports and releases them before the node binds them, so on
+    a busy machine another process can take one in between (eaddrinuse)."""
+    try:
+        node.start()
+    except BrokerStartError as exc:
+        if "eaddrinuse" not in str(exc) or node.workdir is None:
+            raise
+        node.stop()
+        node.workdir = node.workdir.with_name(node.workdir.name + "-retry")
+        node.start()
 
 
 @pytest.fixture(scope="session")

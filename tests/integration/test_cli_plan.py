@@ -166,3 +166,34 @@ def test_explain_an_unknown_workload_is_one_line_exit_2(
     done = run_cli(broker, "explain", "nobody", "--bindings", str(EXAMPLE))
     assert done.returncode == 2
     assert done.stderr.strip() == "qscaler: no workload nobody is bound to qscaler"
+
+
+def test_plan_reads_every_depth_with_management_statistics_off(broker_stats_off: Broker) -> None:
+    """`management_agent.disable_metrics_collector = true` (the official image without
+    -management): the listing has no counts, so the source reads the
+    statistics-free listing. Classic and quorum depths, exactly; rates are gone."""
+    node = broker_stats_off
+    node.declare_queues("/", "orders", "invoices.us", "unrelated")
+    node.declare_queues("/", "invoices.eu", queue_type="quorum")
+    try:
+        for queue, count in (("orders", 250), ("invoices.eu", 700), ("invoices.us", 400)):
+            node.publish("/", queue, count)
+
+        def rows() -> dict[str, dict[str, object]]:
+            done = plan(node, "--output", "json")
+            assert done.returncode in (0, 1), done.stderr
+            return {w["workload"]: w["observation"] for w in json.loads(done.stdout)["workloads"]}
+
+        # quorum counts reach this listing on the queue's own tick, seconds late
+        found = poll_until(
+            "plan to read both depths",
+            rows,
+            lambda r: (
+                [r[w].get("messages_ready") for w in ("orders-consumer", "invoices-consumer")]
+                == [250, 1100]
+            ),
+            timeout=60,
+        )
+        assert found["invoices-consumer"]["queues"] == 2
+    finally:
+        node.delete_queues("/", "orders", "invoices.eu", "invoices.us", "unrelated")
