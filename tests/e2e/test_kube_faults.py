@@ -41,7 +41,13 @@ from tests.harness.faultproxy import TcpFaultProxy
 from tests.harness.k8s import ControlPlane, ReplicaHistory, wait_for
 from tests.harness.rabbitmq import Broker
 
-pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq, pytest.mark.slow]
+#: Kubernetes faults: the broker only feeds a backlog, the same on every version.
+pytestmark = [
+    pytest.mark.k8s,
+    pytest.mark.rabbitmq,
+    pytest.mark.slow,
+    pytest.mark.rabbitmq_one_version,
+]
 
 
 def admin_api(plane: ControlPlane) -> CountingApiClient:

@@ -22,7 +22,8 @@ from tests.harness.qscaler_process import free_port
 from tests.harness.rabbitmq import Broker, poll_until
 from tests.observability.conftest import binding, start_bindings_run
 
-pytestmark = pytest.mark.rabbitmq
+#: what qscaler writes to its own metrics, status and logs; the broker's version does not enter.
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.rabbitmq_one_version]
 
 CANARY = f"S3cr3t-Canary-{secrets.token_hex(4)}"
 

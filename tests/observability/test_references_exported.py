@@ -34,6 +34,9 @@ from tests.observability.promql_refs import (
     rules_queries,
 )
 
+#: qscaler's exported series; the broker's version does not enter.
+pytestmark = pytest.mark.rabbitmq_one_version
+
 #: Families that only a process talking to Kubernetes can give samples.
 CLUSTER_ONLY = frozenset({"qscaler_kubernetes_requests_total", "qscaler_kubernetes_errors_total"})
 

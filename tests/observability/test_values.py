@@ -23,7 +23,8 @@ from qscaler.settings import load_settings
 from tests.harness.rabbitmq import Broker
 from tests.observability.conftest import BrokerRun
 
-pytestmark = pytest.mark.rabbitmq
+#: qscaler's scrape and status; the broker's version does not enter.
+pytestmark = [pytest.mark.rabbitmq, pytest.mark.rabbitmq_one_version]
 
 
 def shop(workload: str, **labels: str) -> dict[str, str]:

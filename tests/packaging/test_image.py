@@ -23,7 +23,8 @@ from tests.harness.rabbitmq import Broker, poll_until
 REPO = Path(__file__).resolve().parents[2]
 SITE = "/opt/qscaler/lib/python3.11/site-packages"
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+#: the image and its entry point; the source itself is tested on every version.
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.rabbitmq_one_version]
 
 
 def _python(engine: DockerEngine, image: str, code: str) -> str:

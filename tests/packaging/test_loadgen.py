@@ -24,6 +24,9 @@ from qscaler.errors import ConfigError
 from qscaler.loadgen import Schedule, parse_rates
 from tests.harness.rabbitmq import Broker, poll_until
 
+#: the load generator is a pika client, the same on every version.
+pytestmark = pytest.mark.rabbitmq_one_version
+
 DONE = re.compile(r"^done: elapsed=[\d.]+s published=(\d+) consumed=(\d+)$", re.MULTILINE)
 
 
