@@ -102,12 +102,11 @@ class Broker:
         settings: Mapping[str, str] | None = None,
         version: str | None = None,
     ) -> None:
-        """`settings`: extra environment for up.sh (QSCALER_RABBITMQ_*_PORT, ...);
-        `version`: one of tests/rabbitmq/versions.sh's (default: its first)."""
+        """`settings`: extra environment for up.sh; `version`: one of versions.sh's."""
         self.workdir = workdir
         self.owned = owned
         self.settings = dict(settings or {})
-        if version is not None:
+        if version:
             self.settings["QSCALER_RABBITMQ_VERSION"] = version
         self._env: dict[str, str] = {}
         self._api: httpx.Client | None = None
@@ -172,7 +171,7 @@ class Broker:
 
     @property
     def version(self) -> str:
-        """The RabbitMQ version the node runs (from tests/rabbitmq/versions.sh)."""
+        """The RabbitMQ version the node runs (tests/rabbitmq/versions.sh)."""
         return self._env.get("VERSION", "")
 
     @property
@@ -352,14 +351,11 @@ class Broker:
     def declare_queues(
         self, vhost: str, *names: str, durable: bool = False, queue_type: str = "classic"
     ) -> None:
-        """Declare queues over AMQP (any name RabbitMQ accepts): classic by default,
-        or `quorum` / `stream` (always durable)."""
-        arguments = None if queue_type == "classic" else {"x-queue-type": queue_type}
+        """Declare queues over AMQP (any name): classic, or quorum/stream (durable)."""
+        args = None if queue_type == "classic" else {"x-queue-type": queue_type}
         with self.channel(vhost) as ch:
             for name in names:
-                ch.queue_declare(
-                    name, durable=durable or arguments is not None, arguments=arguments
-                )
+                ch.queue_declare(name, durable=durable or args is not None, arguments=args)
 
     def delete_queues(self, vhost: str, *names: str) -> None:
         """Delete queues over AMQP."""

@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from qscaler.core.model import QueueStats
 from qscaler.errors import (
     ConfigError,
     SourceAuthError,
@@ -198,50 +197,6 @@ def test_listing_reports_uncounted_queues_as_missing() -> None:
     broker = Broker(lambda _r: answer(200, page([item("old"), {"name": "new"}])))
     snapshot = read(broker, VhostRequest("v", listing=True))
     assert snapshot.missing == {"new"}
-
-
-def statistics_off(totals: bool) -> Handler:
-    """A broker with management statistics off: listings have no counts, except the
-    statistics-free listing of a broker that has it (3.8.10 and later)."""
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.params.get("disable_stats") == "true":
-            counts = {"messages_ready": 4, "messages_unacknowledged": 1} if totals else {}
-            return answer(200, [{"name": n, "type": "classic", **counts} for n in "ab"])
-        return answer(200, page([{"name": "a"}, {"name": "b"}]))
-
-    return handler
-
-
-def test_nothing_counted_at_all_says_statistics_may_be_off() -> None:
-    broker = Broker(statistics_off(totals=False))
-    with pytest.raises(SourceDataError, match="statistics are disabled"):
-        read(broker, VhostRequest("v", listing=True))
-
-
-def test_brand_new_queues_on_a_broker_with_statistics_are_not_read_statistics_free() -> None:
-    """Their statistics-free count can be a stale 0: hold until the statistics come."""
-
-    queries: list[str] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        queries.append(str(request.url.params))
-        if request.url.path == "/api/overview":
-            return answer(200, {"statistics_db_event_queue": 0})
-        return statistics_off(totals=True)(request)
-
-    broker = Broker(handler)
-    with pytest.raises(SourceDataError, match="no message counts"):
-        read(broker, VhostRequest("v", listing=True))
-    assert "/api/overview" in broker.paths
-    assert not [q for q in queries if "disable_stats" in q]
-
-
-def test_statistics_off_reads_the_counts_from_the_statistics_free_listing() -> None:
-    broker = Broker(statistics_off(totals=True))
-    snapshot = read(broker, VhostRequest("v", listing=True))
-    assert snapshot.queues["a"] == QueueStats("a", 4, 1, 0)  # no consumers, no rates
-    assert snapshot.missing == frozenset()
 
 
 # --- a vhost that changes while it is paged ----------------------------------------------
