@@ -193,8 +193,7 @@ def _distrust(samples: Observation, policy: Policy, now: float) -> tuple[Reason,
     """Why the samples cannot be trusted, or None when they can."""
     if samples.error is not None:
         return Reason.SOURCE_ERROR, f"queue source failed: {samples.error}"
-    unread = _unread_queues(samples, policy)
-    if unread is not None:
+    if (unread := _unread_queues(samples, policy)) is not None:  # missing, backlog unknown
         return unread
     if samples.observed_at is None:
         return Reason.SOURCE_STALE, "no queue data yet"
@@ -213,7 +212,6 @@ def _distrust(samples: Observation, policy: Policy, now: float) -> tuple[Reason,
 
 
 def _unread_queues(samples: Observation, policy: Policy) -> tuple[Reason, str] | None:
-    """Bound queues that do not exist, or whose backlog the source could not give."""
     if samples.missing:
         names = ", ".join(samples.missing)
         return Reason.QUEUE_MISSING, f"queue not found in vhost {policy.queues.vhost!r}: {names}"
