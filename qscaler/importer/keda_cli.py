@@ -4,6 +4,11 @@ Reads a file or standard input, never the cluster. Exit status: 0 when every
 ScaledObject was converted, 1 when some could not be (each says why; the
 others are printed as usual), 2 when the input is unreadable or holds no
 ScaledObject (one line on standard error).
+
+Input is read up to `MAX_INPUT_BYTES`: the ScaledObjects and
+TriggerAuthentications of a large cluster are a few megabytes, while a
+runaway pipe (a whole cluster's `kubectl get all -o yaml`, a log file) would
+otherwise be parsed for minutes before saying anything.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from qscaler.importer.keda_brokers import assign_brokers
 from qscaler.importer.keda_map import convert
 from qscaler.importer.keda_objects import load_objects
 from qscaler.importer.keda_render import patches_yaml, report, script
+
+#: 16 MiB: about 8,000 ScaledObjects as `kubectl get -o yaml` prints them; parsed in 2-3 s.
+MAX_INPUT_BYTES = 16 * 1024 * 1024
 
 if TYPE_CHECKING:
     Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
@@ -63,10 +71,20 @@ def cmd_import_keda(args: argparse.Namespace) -> int:
 
 
 def _read(name: str) -> str:
-    if name == "-":
-        return sys.stdin.read()
+    origin = "stdin" if name == "-" else name
     try:
-        return Path(name).read_text(encoding="utf-8")
+        if name == "-":
+            data = sys.stdin.buffer.read(MAX_INPUT_BYTES + 1)
+        else:
+            with Path(name).open("rb") as file:
+                data = file.read(MAX_INPUT_BYTES + 1)
+        if len(data) > MAX_INPUT_BYTES:
+            raise ConfigError(
+                f"{origin}: larger than {MAX_INPUT_BYTES // 2**20} MiB; import the KEDA objects "
+                "alone (kubectl get scaledobject,triggerauthentication -o yaml), or one "
+                "namespace at a time"
+            )
+        return data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise ConfigError(f"{name}: cannot read ({reason})") from None
+        raise ConfigError(f"{origin}: cannot read ({reason})") from None

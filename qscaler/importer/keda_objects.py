@@ -22,6 +22,8 @@ KEDA_API_GROUP = "keda.sh/"
 AUTH_KINDS = ("TriggerAuthentication", "ClusterTriggerAuthentication")
 
 Object = Mapping[str, Any]
+#: libyaml's safe loader when PyYAML has it: the same documents, 20 times faster.
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +106,7 @@ def amount(value: object, field_name: str) -> float:
 
 def _documents(text: str, origin: str) -> list[object]:
     try:
-        return [d for d in yaml.safe_load_all(text) if d is not None]
+        return [d for d in yaml.load_all(text, Loader=_SAFE_LOADER) if d is not None]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

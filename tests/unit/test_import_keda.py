@@ -335,3 +335,18 @@ def test_a_bad_count_is_one_line_on_stderr_and_exit_1() -> None:
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
     assert "qscaler: ScaledObject x/bad not converted: spec.minReplicaCount 'abc'" in done.stderr
+
+
+def test_an_input_over_the_limit_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    big = tmp_path / "everything.yaml"
+    with big.open("w") as out:  # 17 MiB of ConfigMaps: what `kubectl get all` might pipe in
+        for number in range(17 * 1024):
+            out.write(
+                f"kind: ConfigMap\nmetadata: {{name: c{number}}}\ndata: {{k: {'x' * 990}}}\n---\n"
+            )
+    done = run_cli(str(big))
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"qscaler: {big}: larger than 16 MiB; import the KEDA objects alone "
+        "(kubectl get scaledobject,triggerauthentication -o yaml), or one namespace at a time\n"
+    )
