@@ -350,3 +350,12 @@ def test_an_input_over_the_limit_is_one_line_and_exit_2(tmp_path: Path) -> None:
         f"qscaler: {big}: larger than 16 MiB; import the KEDA objects alone "
         "(kubectl get scaledobject,triggerauthentication -o yaml), or one namespace at a time\n"
     )
+
+
+def test_the_migration_doc_says_what_no_behavior_becomes() -> None:
+    mail = conversions()["notify/mail"]  # a ScaledObject without advanced.behavior
+    assert "scale-up-limit" not in str(mail.annotations)
+    assert "scale-down-limit" not in str(mail.annotations)  # qscaler's default: unlimited
+    doc = FIXTURE.parents[2].parent / "docs" / "migrating-from-keda.md"
+    row = next(line for line in doc.read_text().splitlines() if line.startswith("| no `behavior`"))
+    assert "scale-up and scale-down unlimited" in row
