@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install deps rabbitmq-install test-packages k8s-build promtool-build base-image helm-build compose-build check unit integration e2e bench scale-bench clean
+.PHONY: demo test install deps rabbitmq-install test-packages k8s-build metrics-server-build promtool-build base-image helm-build compose-build check unit integration e2e bench scale-bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,10 +21,10 @@ install: $(STAMP)
 demo: install
 	$(VENV)/bin/qscaler demo $(ARGS)
 
-## everything the tests need that is not Python: RabbitMQ (Debian), the control plane (Go),
+## everything the tests need that is not Python: RabbitMQ (Debian), the control plane and metrics-server (Go),
 ## Debian packages (incl. the container engine), the root filesystem of the local images,
 ## helm and Docker Compose (Go)
-deps: rabbitmq-install test-packages k8s-build promtool-build base-image helm-build compose-build
+deps: rabbitmq-install test-packages k8s-build metrics-server-build promtool-build base-image helm-build compose-build
 
 test-packages:
 	tests/install-packages.sh
@@ -34,6 +34,9 @@ rabbitmq-install:
 
 k8s-build:
 	tests/k8s/build.sh
+
+metrics-server-build:
+	tests/k8s/build-metrics-server.sh
 
 promtool-build:
 	tools/promtool/build.sh
