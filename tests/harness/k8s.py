@@ -30,6 +30,7 @@ from kubernetes.watch.watch import iter_resp_lines
 HERE = Path(__file__).resolve().parent
 K8S_DIR = HERE.parent / "k8s"
 T = TypeVar("T")
+METRICS_PATH_ANNOTATION = "metrics.k8s.io/resource-metrics-path"
 
 
 def wait_for(
@@ -84,8 +85,13 @@ class ControlPlane:
     def restart(self, component: str, down_seconds: float = 0.0) -> None:
         """Stop one component (by its saved PID) and start it again with the same
         command line, as a crash-and-restart or a rolling upgrade would."""
-        pid_file = self.workdir / "pids" / component
-        pid = int(pid_file.read_text())
+        argv = self.stop_component(component)
+        time.sleep(down_seconds)
+        self.start_component(component, argv)
+
+    def stop_component(self, component: str) -> list[str]:
+        """Stop one component by its saved PID; returns its command line."""
+        pid = int((self.workdir / "pids" / component).read_text())
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().rstrip(b"\0").split(b"\0")
         os.kill(pid, signal.SIGTERM)
         try:
@@ -93,11 +99,13 @@ class ControlPlane:
         except AssertionError:  # the apiserver's graceful shutdown can take minutes
             os.kill(pid, signal.SIGKILL)
             wait_for(f"{component} to die", lambda: not alive(pid), timeout=10)
-        time.sleep(down_seconds)
+        return [a.decode() for a in argv]
+
+    def start_component(self, component: str, argv: list[str]) -> None:
+        """Start a component stopped by stop_component() again."""
+        pid_file = self.workdir / "pids" / component
         with (self.workdir / "logs" / f"{component}.log").open("ab") as log:
-            process = subprocess.Popen(
-                [a.decode() for a in argv], stdout=log, stderr=subprocess.STDOUT
-            )
+            process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         self.children.append(process)  # down.sh stops it by PID; stop() reaps it
         pid_file.write_text(str(process.pid))
         if component == "kube-apiserver":
@@ -168,6 +176,10 @@ class ControlPlane:
             name = f"kwok-node-{i}"
             node["metadata"]["name"] = name
             node["metadata"]["labels"]["kubernetes.io/hostname"] = name
+            # metrics-server (0.7+) scrapes this path on kwok's server.
+            node["metadata"]["annotations"][METRICS_PATH_ANNOTATION] = (
+                f"/metrics/nodes/{name}/metrics/resource"
+            )
             with contextlib.suppress(ApiException):
                 core.create_node(node)
             wait_for(f"node {name} Ready", lambda n=name: _node_ready(core, n), timeout=60)

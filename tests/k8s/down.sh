@@ -5,7 +5,7 @@
 # Usage: down.sh WORKDIR
 set -uo pipefail
 w=${1:?usage: down.sh WORKDIR}
-order=(kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
+order=(metrics-server kwok kube-scheduler kube-controller-manager kube-apiserver etcd)
 for c in "${order[@]}"; do
   [[ -f $w/pids/$c ]] && kill -TERM "$(cat "$w/pids/$c")" 2>/dev/null
 done

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Start a real Kubernetes control plane on 127.0.0.1 for qscaler's tests:
 # etcd, kube-apiserver, kube-controller-manager (with the HPA controller),
-# kube-scheduler and kwok (fake nodes whose pods become Ready).
+# kube-scheduler, kwok (fake nodes whose pods become Ready, and a simulated
+# kubelet /metrics/resource whose pod CPU a test sets by annotation) and
+# metrics-server (metrics.k8s.io through the aggregation layer, so the HPA
+# controller computes a real CPU-driven replica count).
 #
 # Usage: up.sh [WORKDIR]   (default: a new mktemp -d)
 # Prints the work directory on its last line. It holds:
@@ -17,6 +20,8 @@ bin=$(qscaler_k8s_bin_dir)
 for b in etcd kube-apiserver kube-controller-manager kube-scheduler kwok; do
   [[ -x $bin/$b ]] || { echo "missing $bin/$b: run tests/k8s/build.sh first" >&2; exit 1; }
 done
+ms_bin=$(qscaler_metrics_server_bin_dir)/metrics-server
+[[ -x $ms_bin ]] || { echo "missing $ms_bin: run tests/k8s/build-metrics-server.sh first" >&2; exit 1; }
 
 w=${1:-$(mktemp -d -t qscaler-k8s.XXXXXX)}
 mkdir -p "$w"/{pki,logs,pids,etcd}
@@ -29,6 +34,7 @@ api_port=${QSCALER_K8S_API_PORT:-$(free_port)}
 kcm_port=${QSCALER_K8S_KCM_PORT:-$(free_port)}
 sched_port=${QSCALER_K8S_SCHED_PORT:-$(free_port)}
 kwok_port=${QSCALER_K8S_KWOK_PORT:-$(free_port)}
+ms_port=${QSCALER_K8S_METRICS_SERVER_PORT:-$(free_port)}
 
 # --- PKI ---------------------------------------------------------------------
 ossl() { openssl "$@" >/dev/null 2>&1; }
@@ -47,6 +53,17 @@ ossl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kubernetes-admin" \
   -keyout "$p/admin.key" -out "$p/admin.csr"
 ossl x509 -req -in "$p/admin.csr" -CA "$p/ca.crt" -CAkey "$p/ca.key" -CAcreateserial \
   -days 3650 -extfile "$p/client.ext" -out "$p/admin.crt"
+# The aggregation layer's front proxy: kube-apiserver presents this client
+# certificate (CN front-proxy-client, from its own CA, as kubeadm does) when
+# it forwards a request to an aggregated API server such as metrics-server;
+# that server trusts the CA through the extension-apiserver-authentication
+# ConfigMap and reads the user from the X-Remote-* headers.
+ossl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=qscaler-test-front-proxy-ca" \
+  -keyout "$p/front-proxy-ca.key" -out "$p/front-proxy-ca.crt"
+ossl req -newkey rsa:2048 -nodes -subj "/CN=front-proxy-client" \
+  -keyout "$p/front-proxy-client.key" -out "$p/front-proxy-client.csr"
+ossl x509 -req -in "$p/front-proxy-client.csr" -CA "$p/front-proxy-ca.crt" -CAkey "$p/front-proxy-ca.key" \
+  -CAcreateserial -days 3650 -extfile "$p/client.ext" -out "$p/front-proxy-client.crt"
 ossl genrsa -out "$p/sa.key" 2048
 ossl rsa -in "$p/sa.key" -pubout -out "$p/sa.pub"
 
@@ -94,7 +111,8 @@ start kube-apiserver "$bin/kube-apiserver" \
   --etcd-servers="http://127.0.0.1:$etcd_port" --bind-address=127.0.0.1 --secure-port="$api_port" \
   --advertise-address=127.0.0.1 --endpoint-reconciler-type=none \
   --tls-cert-file="$p/apiserver.crt" --tls-private-key-file="$p/apiserver.key" --client-ca-file="$p/ca.crt" \
-  --requestheader-client-ca-file="$p/ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --requestheader-client-ca-file="$p/front-proxy-ca.crt" --requestheader-allowed-names=front-proxy-client \
+  --proxy-client-cert-file="$p/front-proxy-client.crt" --proxy-client-key-file="$p/front-proxy-client.key" \
   --requestheader-username-headers=X-Remote-User --requestheader-group-headers=X-Remote-Group \
   --requestheader-extra-headers-prefix=X-Remote-Extra- \
   --authorization-mode=Node,RBAC \
@@ -121,17 +139,36 @@ start kube-controller-manager "$bin/kube-controller-manager" "${kc[@]}" \
 start kube-scheduler "$bin/kube-scheduler" "${kc[@]}" --bind-address=127.0.0.1 --secure-port="$sched_port" \
   --authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics --leader-elect=false \
   --kube-api-qps=200 --kube-api-burst=400
+# kwok serves each fake node's kubelet resource metrics on its own server
+# (--node-ip/--node-port go into the node's status for metrics-server); pod CPU
+# comes from kwok-metrics.yaml.
 start kwok "$bin/kwok" --kubeconfig="$w/admin.kubeconfig" --config="$bin/kwok-stages/fast" \
+  --config="$here/kwok-metrics.yaml" \
   --manage-all-nodes=false --manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake \
-  --node-lease-duration-seconds=40 --server-address="127.0.0.1:$kwok_port"
+  --node-lease-duration-seconds=40 --server-address="127.0.0.1:$kwok_port" \
+  --node-ip=127.0.0.1 --node-port="$kwok_port"
 wait_ok kube-controller-manager "https://127.0.0.1:$kcm_port/healthz" -k
 wait_ok kube-scheduler "https://127.0.0.1:$sched_port/healthz" -k
 wait_ok kwok "http://127.0.0.1:$kwok_port/healthz"
+
+# metrics-server scrapes kwok over plain HTTP (kwok's server has no TLS here;
+# a real kubelet would be scraped over HTTPS) every 10 s, its minimum.
+read -r ms_cert ms_key < <("$here/aggregated-api.sh" cert "$w" metrics-server kube-system)
+start metrics-server "$ms_bin" --secure-port="$ms_port" --bind-address=127.0.0.1 \
+  --tls-cert-file="$ms_cert" --tls-private-key-file="$ms_key" --cert-dir="$w/metrics-server-certs" \
+  --kubeconfig="$w/admin.kubeconfig" --authentication-kubeconfig="$w/admin.kubeconfig" \
+  --authorization-kubeconfig="$w/admin.kubeconfig" \
+  --kubelet-use-node-status-port --kubelet-preferred-address-types=InternalIP \
+  --deprecated-kubelet-completely-insecure --metric-resolution=10s --kubelet-request-timeout=5s --v=1
+# /livez, not /readyz: it is ready only after two scrapes of nodes the tests add later.
+wait_ok metrics-server "https://127.0.0.1:$ms_port/livez" -k
+"$here/aggregated-api.sh" register "$w" metrics-server kube-system "$ms_port" metrics.k8s.io v1beta1
 
 cat >"$w/env" <<EOF
 KUBECONFIG=$w/admin.kubeconfig
 QSCALER_K8S_WORKDIR=$w
 QSCALER_K8S_SERVER=$server
 QSCALER_K8S_CA=$p/ca.crt
+QSCALER_K8S_KWOK_URL=http://127.0.0.1:$kwok_port
 EOF
 echo "$w"
