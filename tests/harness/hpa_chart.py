@@ -1,7 +1,7 @@
 """Draw a recorded CPU-HPA timeline (tests/e2e/test_hpa_cpu.py) as a chart.
 
-    QSCALER_HPA_TIMELINE=/tmp/hpa pytest tests/e2e/test_hpa_cpu.py -k larger
-    python -m tests.harness.hpa_chart /tmp/hpa/cpu-and-queue.json docs/hpa-cpu-and-queue.png
+    QSCALER_HPA_TIMELINE=out pytest tests/e2e/test_hpa_cpu.py -k larger
+    python -m tests.harness.hpa_chart out/cpu-and-queue.json docs/images/hpa-cpu-and-queue.png
 
 One panel: the Deployment's replicas, the HPA's minReplicas (qscaler's
 floor) and maxReplicas, what CPU wants (from the utilization the HPA
