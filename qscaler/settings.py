@@ -167,9 +167,11 @@ class Settings(BaseSettings):
 def read_secret(path: Path, name: str) -> str:
     """The stripped content of a mounted Secret file; `name` says whose, in errors."""
     try:
-        return path.read_text().strip()
+        return path.read_text(encoding="utf-8").strip()
     except OSError as exc:
         raise SettingsError(f"{name} {path}: cannot read ({exc.strerror})") from exc
+    except UnicodeDecodeError:  # a Secret mounted from the wrong key (a keystore, a cert)
+        raise SettingsError(f"{name} {path}: cannot read (not UTF-8 text)") from None
 
 
 #: `QSCALER_*` variables that are not settings but are read elsewhere: by

@@ -64,6 +64,11 @@ def write(path: Path, text: str) -> str:
     return str(path)
 
 
+def write_bytes(path: Path, data: bytes) -> str:
+    path.write_bytes(data)
+    return str(path)
+
+
 CASES: dict[str, Callable[[Path, int, int], Case]] = {
     "no kubeconfig": lambda tmp, _, __: Case(["plan"], "no Kubernetes configuration", {}),
     "dead API server": lambda tmp, closed, _: Case(
@@ -102,6 +107,16 @@ CASES: dict[str, Callable[[Path, int, int], Case]] = {
     ),
     "bad trace": lambda tmp, _, __: Case(
         ["simulate", write(tmp / "t.csv", "t,publish_rate\n0,fast\n")], "t.csv", {}
+    ),
+    "password file not text": lambda tmp, _, __: Case(
+        ["plan", "--bindings", str(REPO / "examples" / "bindings.yaml")],
+        "cannot read (not UTF-8 text)",
+        {"QSCALER_PASSWORD_FILE": write_bytes(tmp / "password", b"\xb7\xff\x00")},
+    ),
+    "brokers file a list": lambda tmp, _, __: Case(
+        ["plan", "--bindings", str(REPO / "examples" / "bindings.yaml")],
+        "must be a mapping with a list `brokers:`",
+        {"QSCALER_BROKERS_FILE": write(tmp / "brokers.yaml", "- name: payments\n")},
     ),
     "unknown flag": lambda tmp, _, __: Case(["plan", "--dryrun"], "--dryrun", {}),
     "unknown command": lambda tmp, _, __: Case(["scale"], "invalid choice", {}),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from qscaler.errors import SettingsError
-from qscaler.settings import Settings
+from qscaler.settings import Settings, read_secret
 from qscaler.sources.credentials import renewed
 
 
@@ -34,3 +36,12 @@ def test_an_unreadable_file_means_nothing_new_to_try() -> None:
         raise SettingsError("password_file: cannot read it")
 
     assert renewed(broken, ("u", "old")) is None
+
+
+def test_a_password_file_that_is_not_text_is_a_settings_error(tmp_path: Path) -> None:
+    binary = tmp_path / "password"
+    binary.write_bytes(b"\xb7\xff\x00")  # a Secret mounted from the wrong key
+    with pytest.raises(SettingsError) as raised:
+        read_secret(binary, "QSCALER_PASSWORD_FILE")
+    assert str(raised.value) == f"QSCALER_PASSWORD_FILE {binary}: cannot read (not UTF-8 text)"
+    assert renewed(lambda: (read_secret(binary, "u"), "p"), ("u", "old")) is None
