@@ -67,7 +67,7 @@ def _run(parser: Parser, argv: Sequence[str] | None, prog: str) -> int:
             print(f"{prog}: warning: {warning}", file=sys.stderr)
     try:
         code: int = args.command(args)
-    except (QscalerError, LookupError) as exc:
+    except QscalerError as exc:
         if isinstance(exc, SourceError):
             raise  # a source's errors are per workload; one escaping is a bug
         print(f"{prog}: {_one_line(exc)}", file=sys.stderr)
@@ -78,8 +78,7 @@ def _run(parser: Parser, argv: Sequence[str] | None, prog: str) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = exc.args[0] if isinstance(exc, LookupError) and exc.args else str(exc)
-    return " ".join(str(text).split())
+    return " ".join(str(exc).split())
 
 
 def _parser(prog: str = "qscaler", only: Sequence[str] | None = None) -> Parser:

@@ -122,6 +122,17 @@ def _document(body: bytes, source: str) -> dict[str, Any]:
         document = json.loads(body)
     except ValueError:
         document = None
-    if not isinstance(document, dict) or "workloads" not in document:
+    if not isinstance(document, dict) or not _workloads(document.get("workloads")):
         raise StatusUnavailable(f"{source} did not answer with qscaler's status document")
     return document
+
+
+def _workloads(entries: object) -> bool:
+    """Whether `entries` is a list of workloads, each naming its namespace and
+    name: what `status` filters and `explain` looks up by, so that anything
+    else at /status is one line instead of a traceback while printing."""
+    return isinstance(entries, list) and all(
+        isinstance(w, dict) and isinstance(w.get("namespace"), str)
+        and isinstance(w.get("workload"), str)
+        for w in entries
+    )  # fmt: skip

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from qscaler.core.reasons import HELD_BACK
+from qscaler.errors import ConfigError
 
 #: Why a planned write was not made (the document's `held`), in words.
 _HELD_WORDS = {
@@ -22,7 +23,8 @@ _HELD_WORDS = {
 
 
 def find_workload(document: dict[str, Any], name: str, namespace: str | None) -> dict[str, Any]:
-    """The one workload called `name` (`namespace/name` also works); `LookupError` otherwise."""
+    """The one workload called `name` (`namespace/name` also works); a
+    `ConfigError` (the name the user typed) when none or several are."""
     if "/" in name:
         namespace, name = name.split("/", 1)
     found = [
@@ -34,9 +36,9 @@ def find_workload(document: dict[str, Any], name: str, namespace: str | None) ->
         return workload
     if not found:
         where = f" in namespace {namespace}" if namespace else ""
-        raise LookupError(f"no workload {name}{where} is bound to qscaler")
+        raise ConfigError(f"no workload {name}{where} is bound to qscaler")
     spaces = ", ".join(sorted(w["namespace"] for w in found))
-    raise LookupError(f"{name} is in several namespaces ({spaces}): give -n NAMESPACE")
+    raise ConfigError(f"{name} is in several namespaces ({spaces}): give -n NAMESPACE")
 
 
 def render_explain(w: dict[str, Any]) -> str:

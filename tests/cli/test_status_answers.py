@@ -1,0 +1,65 @@
+"""What `qscaler status` and `explain --url` do with an answer at /status that
+is not qscaler's status document (another service on that port, another
+version, a proxy's error page): one line on stderr and exit 2, never a
+traceback while printing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from qscaler.cli import main
+
+WORKLOAD = '{"namespace": "apps", "workload": "orders", "kind": "Deployment", "reason": "Steady"}'
+ANSWERS = {
+    "/list/status": b"[1, 2]",
+    "/number/status": b'{"workloads": 5}',
+    "/numbers/status": b'{"workloads": [5]}',
+    "/no-names/status": b'{"workloads": [{"ref": 3}]}',
+    "/two/status": b'{"workloads": [' + WORKLOAD.encode() + b", " + WORKLOAD.encode() + b"]}",
+}
+
+
+class _Answer(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = ANSWERS.get(self.path, b"")
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.mark.parametrize("path", ["/list", "/number", "/numbers", "/no-names"])
+@pytest.mark.parametrize("command", [["status"], ["explain", "apps/orders"]])
+def test_an_answer_that_is_not_a_status_document_is_one_line_and_exit_2(
+    server: str, path: str, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--url", server + path]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"qscaler: {server}{path}/status did not answer with qscaler's status document\n"
+
+
+def test_explain_of_a_name_in_two_places_asks_for_the_namespace(
+    server: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["explain", "orders", "--url", server + "/two"]) == 2
+    assert capsys.readouterr().err == (
+        "qscaler: orders is in several namespaces (apps, apps): give -n NAMESPACE\n"
+    )
