@@ -10,8 +10,8 @@ from __future__ import annotations
 EXIT_CODES = """\
 exit status:
   0  every workload is fine
-  1  a workload has a Warning reason: InvalidBinding, QueueMissing, SourceError,
-     SourceStale, FallbackReplicas or WriteFailed (the table says which)
+  1  a workload has a Warning reason: InvalidBinding, QueueMissing, BacklogUnknown,
+     SourceError, SourceStale, FallbackReplicas or WriteFailed (the table says which)
   2  a usage or configuration error, or the cluster or qscaler could not be reached"""
 
 BROKER = """\

@@ -7,7 +7,9 @@ import re
 from pathlib import Path
 
 from qscaler.cli import _parser
+from qscaler.record.status import WARNING_REASONS
 from qscaler.settings import Settings
+from qscaler.usage import EXIT_CODES
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -34,3 +36,13 @@ def test_every_command_and_flag_is_in_the_readmes_command_list() -> None:
             continue  # their scenario and load knobs are in their --help
         missing = sorted(f for f in flags if f not in commands)
         assert not missing, f"qscaler {name}: {missing} missing from the README's command list"
+
+
+def test_the_exit_status_1_reasons_are_every_warning_reason() -> None:
+    """README's exit-status table and `--help` list exactly the reasons that make
+    `plan`, `status` and `explain` exit 1."""
+    warnings = {r.value for r in WARNING_REASONS}
+    row = next(line for line in section("## Commands").splitlines() if line.startswith("| 1 |"))
+    assert set(re.findall(r"`(\w+)`", row)) == warnings
+    listed = EXIT_CODES.split("  1  ", 1)[1].split("  2  ", 1)[0]
+    assert set(re.findall(r"[A-Z]\w+", listed)) - {"Warning"} == warnings
