@@ -174,8 +174,10 @@ def _entries(path: Path) -> list[dict[str, Any]]:
         raise SettingsError(f"{where}: cannot read ({exc.strerror})") from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise SettingsError(f"{where}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    if document is None:  # as `brokers:` with nothing under it, which is refused below
+        raise SettingsError(f"{where}: is empty; list the brokers under `brokers:`")
     try:
-        return _File.model_validate(document or {}).brokers
+        return _File.model_validate(document).brokers
     except ValidationError:
         raise SettingsError(
             f"{where}: must be a mapping with a list `brokers:` of mappings"

@@ -152,13 +152,14 @@ def test_a_bad_entry_is_one_line_naming_the_entry(tmp_path: Path, entry: str, me
     [
         ("brokers: [\n", "not valid YAML"),
         ("- name: eu\n", "must be a mapping with a list `brokers:`"),
+        ("# the brokers go here\n", "is empty; list the brokers under `brokers:`"),
         ("brokers:\n  - name: Bad_Name\n    managementUrl: x\n    usernameFile: u\n"
          "    passwordFile: p\n", "name must be lower-case letters"),
         ("brokers:\n  - {name: a, managementUrl: x, usernameFile: u, passwordFile: p}\n"
          "  - {name: a, managementUrl: y, usernameFile: u, passwordFile: p}\n",
          "broker a is declared twice"),
     ],
-    ids=["yaml", "shape", "name", "twice"],
+    ids=["yaml", "shape", "empty", "name", "twice"],
 )  # fmt: skip
 def test_a_bad_file_stops_qscaler_at_start_up(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SettingsError) as caught:
