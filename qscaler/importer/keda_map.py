@@ -83,7 +83,8 @@ def _translate(
         return
     kept = _queues(rabbit, out)
     keda_sizing.size(kept, out.annotations, out.carried, out.lost)
-    _replicas_and_timing(spec, out)
+    low, high = _replica_bounds(spec, out)
+    _timing(spec, low, high, out)
     _fallback(spec, out)
     _paused(mapping(mapping(so.get("metadata")).get("annotations")), out)
     _process_wide(spec, rabbit, out)
@@ -169,7 +170,8 @@ def _aggregate(kept: list[RabbitTrigger], out: Conversion) -> None:
         )
 
 
-def _replicas_and_timing(spec: Mapping[str, Any], out: Conversion) -> None:
+def _replica_bounds(spec: Mapping[str, Any], out: Conversion) -> tuple[int, int]:
+    """min-replicas and max-replicas, always written: KEDA's defaults are not qscaler's."""
     low = count(spec.get("minReplicaCount", 0), "spec.minReplicaCount")
     high = count(spec.get("maxReplicaCount", KEDA_DEFAULT_MAX), "spec.maxReplicaCount")
     if low > high:
@@ -185,6 +187,12 @@ def _replicas_and_timing(spec: Mapping[str, Any], out: Conversion) -> None:
     out.annotations[b.MIN_REPLICAS] = str(low)
     out.annotations[b.MAX_REPLICAS] = str(high)
     out.carried.append(f"min-replicas {low}, max-replicas {high} (KEDA's defaults are 0 and 100)")
+    return low, high
+
+
+def _timing(spec: Mapping[str, Any], low: int, high: int, out: Conversion) -> None:
+    """The cooldown and the per-minute limits, from cooldownPeriod and the HPA's behavior;
+    the limits are those `selectPolicy` picks at the middle of min..max."""
     hpa = mapping(mapping(spec.get("advanced")).get("horizontalPodAutoscalerConfig"))
     behavior = mapping(hpa.get("behavior"))
     middle = max(1, (low + high) // 2)
