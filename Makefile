@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install deps rabbitmq-install test-packages k8s-build metrics-server-build promtool-build base-image helm-build compose-build check unit integration e2e bench scale-bench clean
+.PHONY: demo test install deps rabbitmq-install test-packages k8s-build metrics-server-build promtool-build base-image helm-build compose-build check unit integration e2e bench scale-bench race clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -75,6 +75,10 @@ bench: install
 ## the scale benchmark (docs/performance.md): real broker and control plane; ~15 min at 20,000 queues
 scale-bench: install deps
 	$(PY) -m bench.scale.run $(ARGS)
+
+## the live race against a real KEDA (docs/race.md): real time, about 40 min with the defaults
+race: install rabbitmq-install test-packages k8s-build
+	$(PY) -m bench.race.run $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
