@@ -45,20 +45,25 @@ class Race:
     rates: Sequence[float]
     scenario: Scenario
     qscaler_annotations: Mapping[str, str]
-    keda_config: Mapping[str, Any]
+    keda_config: Mapping[str, Any] | None
     namespace: str = ""
     books: dict[str, WaitBook] = field(default_factory=dict)
     consumers: dict[str, FollowingConsumers] = field(default_factory=dict)
     samplers: dict[str, ReplicaSampler] = field(default_factory=dict)
 
+    @property
+    def arms(self) -> tuple[str, ...]:
+        """The arms raced: both, or qscaler alone when there is no KEDA configuration."""
+        return ARMS if self.keda_config is not None else ("qscaler",)
+
     def prepare(self) -> None:
         """Namespace, vhost, queues and one Ready pod per arm; nothing scales yet."""
         self.namespace = self.plane.namespace(f"race-{self.trace}")
         self.broker.create_vhost(self.namespace)
-        self.broker.declare_queues(self.namespace, *ARMS)
-        for arm in ARMS:
+        self.broker.declare_queues(self.namespace, *self.arms)
+        for arm in self.arms:
             self.plane.deployment(self.namespace, arm, replicas=1)
-        for arm in ARMS:
+        for arm in self.arms:
             wait_for(
                 f"{self.trace}/{arm} to have one Ready pod",
                 lambda a=arm: self.plane.ready_pods(self.namespace, a) == 1,
@@ -68,7 +73,7 @@ class Race:
     def start(self, clock: Clock, connect: Callable[[str, str], Any]) -> Publisher:
         """Hand both Deployments to their scalers and start the load (at second 0)."""
         seconds = len(self.rates)
-        for arm in ARMS:
+        for arm in self.arms:
             book = self.books[arm] = WaitBook(seconds)
             following = FollowingConsumers(
                 core=self.plane.core(),
@@ -89,7 +94,7 @@ class Race:
         self._hand_over()
         publisher = Publisher(
             lambda name: connect(self.namespace, name),
-            [(arm, self.books[arm]) for arm in ARMS],
+            [(arm, self.books[arm]) for arm in self.arms],
             self.rates,
             clock,
         )
@@ -109,7 +114,7 @@ class Race:
                 raise RuntimeError(f"{self.trace}: consumers failed: {following.error!r}")
         return {
             arm: score_arm(self.samplers[arm].replicas, self.books[arm], self.scenario.slo_seconds)
-            for arm in ARMS
+            for arm in self.arms
         }
 
     def replicas(self) -> dict[str, list[int]]:
@@ -137,6 +142,8 @@ class Race:
             }
         }
         self.plane.apps().patch_namespaced_deployment("qscaler", self.namespace, patch)
+        if self.keda_config is None:
+            return
         body = scaled_object(
             name="keda",
             namespace=self.namespace,

@@ -42,14 +42,15 @@ def best_keda(rates: list[float], scenario: Scenario) -> dict[str, Any]:
     return as_config(sweep.configurations[sweep.best])
 
 
-def simulate(rates: list[float], scenario: Scenario, keda: dict[str, Any]) -> dict[str, Any]:
-    """The simulator's scores for both arms on this cut, keyed like the live rows."""
+def simulate(rates: list[float], scenario: Scenario, keda: dict[str, Any] | None) -> dict[str, Any]:
+    """The simulator's scores for each arm on this cut (KEDA's when configured)."""
     trace, world = _trace(rates), _scenario(scenario)
-    ours = run(trace, world, QscalerController(load_policy(POLICY), BOUNDS))
-    theirs = run(trace, world, Keda(as_knobs(keda), BOUNDS))
+    runs = {"qscaler": run(trace, world, QscalerController(load_policy(POLICY), BOUNDS))}
+    if keda is not None:
+        runs["keda"] = run(trace, world, Keda(as_knobs(keda), BOUNDS))
     return {
-        "qscaler": {**score(ours).as_dict(), "replicas": list(ours.replicas)},
-        "keda": {**score(theirs).as_dict(), "replicas": list(theirs.replicas)},
+        arm: {**score(result).as_dict(), "replicas": list(result.replicas)}
+        for arm, result in runs.items()
     }
 
 

@@ -13,7 +13,7 @@ COLUMNS = ("replica_seconds", "p95_wait", "pod_starts", "reversals", "slo_met")
 def table(
     runs: Sequence[dict[str, Any]],
     predictions: dict[str, dict[str, Any]],
-    keda_configs: dict[str, dict[str, Any]],
+    keda_configs: dict[str, dict[str, Any] | None],
 ) -> str:
     """A markdown table: one row per (trace, arm), live `median [min–max]` and the prediction."""
     header = [
@@ -27,9 +27,10 @@ def table(
     ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for trace, predicted in predictions.items():
-        for arm in ("qscaler", "keda"):
+        for arm in predicted:
             mine = [r["scores"] for r in runs if r["trace"] == trace and r["arm"] == arm]
-            setting = "default policy" if arm == "qscaler" else describe(keda_configs[trace])
+            config = keda_configs[trace]
+            setting = describe(config) if arm == "keda" and config else "default policy"
             cells = [trace, arm, setting]
             cells += [spread([s[c] for s in mine]) for c in COLUMNS[:-1]]
             cells.append(f"{sum(bool(s['slo_met']) for s in mine)}/{len(mine)}")

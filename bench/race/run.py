@@ -31,7 +31,7 @@ from typing import Any
 import pika
 
 from bench.race import keda, predict, report
-from bench.race.arms import ARMS, Race, Scenario
+from bench.race.arms import Race, Scenario
 from bench.race.emulator import Clock
 from qscaler.loadgen import load_rates
 from tests.harness.k8s import ControlPlane
@@ -63,7 +63,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "; choosing KEDA's configuration per cut …",
         flush=True,
     )
-    keda_configs = {name: predict.best_keda(rates, scenario) for name, rates in cuts.items()}
+    keda_configs = {
+        name: None if args.no_keda else predict.best_keda(rates, scenario)
+        for name, rates in cuts.items()
+    }
     annotations = predict.policy_annotations()
     predictions = {
         name: predict.simulate(rates, scenario, keda_configs[name]) for name, rates in cuts.items()
@@ -96,15 +99,15 @@ def _race(
     cuts: dict[str, list[float]],
     scenario: Scenario,
     annotations: dict[str, str],
-    keda_configs: dict[str, dict[str, Any]],
+    keda_configs: dict[str, dict[str, Any] | None],
 ) -> list[dict[str, Any]]:
-    bin_dir = keda.build()
+    bin_dir = None if args.no_keda else keda.build()
     work = Path(tempfile.mkdtemp(prefix="qscaler-race-"))
     broker = Broker(work / "rabbitmq", settings={"QSCALER_RABBITMQ_STATS_INTERVAL_MS": "5000"})
     broker.start()
     os.environ.update(HPA_ENV)
     plane = ControlPlane.start(work / "k8s", nodes=2)
-    live_keda = keda.Keda(plane, bin_dir, work / "keda")
+    live_keda = None if bin_dir is None else keda.Keda(plane, bin_dir, work / "keda")
     qscaler = QscalerProcess(
         work,
         "race",
@@ -118,7 +121,8 @@ def _race(
     )
     runs: list[dict[str, Any]] = []
     try:
-        live_keda.start()
+        if live_keda is not None:
+            live_keda.start()
         qscaler.start()
         for repeat in range(args.repeats):
             runs.extend(
@@ -126,7 +130,8 @@ def _race(
             )
     finally:
         qscaler.stop()
-        live_keda.stop()
+        if live_keda is not None:
+            live_keda.stop()
         plane.stop()
         broker.stop()
     print(f"race: logs and work files in {work}", file=sys.stderr)
@@ -140,7 +145,7 @@ def _one_repeat(
     cuts: dict[str, list[float]],
     scenario: Scenario,
     annotations: dict[str, str],
-    keda_configs: dict[str, dict[str, Any]],
+    keda_configs: dict[str, dict[str, Any] | None],
 ) -> list[dict[str, Any]]:
     races = [
         Race(plane, broker, name, rates, scenario, annotations, keda_configs[name])
@@ -159,7 +164,7 @@ def _one_repeat(
     out = []
     for race in races:
         scores = race.finish()
-        for arm in ARMS:
+        for arm in race.arms:
             out.append(
                 {
                     "trace": race.trace,
@@ -211,6 +216,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--seconds", type=int, default=600, help="length of each cut")
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument(
+        "--no-keda",
+        action="store_true",
+        help="race qscaler alone against the simulator's prediction (no KEDA build needed)",
+    )
     p.add_argument("--json", type=Path, help="write every run's scores and series here")
     return p.parse_args(argv)
 
