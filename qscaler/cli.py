@@ -150,9 +150,24 @@ def _status_source_flags(parser: argparse.ArgumentParser) -> None:
         help=f"qscaler's Service, for the service proxy (default {DEFAULT_SERVICE})",
     )  # fmt: skip
     parser.add_argument(
-        "--timeout", type=float, default=10.0, metavar="SECONDS", help="per request (default 10)"
+        "--timeout",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="per request (default 10)",
     )
     _kube_flags(parser, "only this namespace's workloads")
+
+
+def _seconds(text: str) -> float:
+    """A flag's number of seconds: finite and above 0 (a socket refuses the rest)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds above 0")
+    return seconds
 
 
 def _kube_flags(parser: argparse.ArgumentParser, namespace_help: str) -> None:

@@ -46,6 +46,8 @@ def read_url(url: str, timeout: float) -> dict[str, Any]:
     except OSError as exc:
         reason = getattr(exc, "reason", None) or exc.strerror or exc
         raise StatusUnavailable(f"cannot read {target}: {reason}") from None
+    except ValueError as exc:  # urllib's word for a URL it cannot parse (http://[::1)
+        raise SettingsError(f"--url {url}: not a URL ({exc})") from None
 
 
 def read_through_api(

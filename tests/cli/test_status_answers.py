@@ -63,3 +63,25 @@ def test_explain_of_a_name_in_two_places_asks_for_the_namespace(
     assert capsys.readouterr().err == (
         "qscaler: orders is in several namespaces (apps, apps): give -n NAMESPACE\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--timeout", "-1"], "argument --timeout: '-1' is not a number of seconds above 0"),
+        (["--timeout", "nan"], "argument --timeout: 'nan' is not a number of seconds above 0"),
+        (["--url", "http://[::1"], "qscaler: --url http://[::1: not a URL (Invalid IPv6 URL)"),
+    ],
+    ids=["negative-timeout", "nan-timeout", "unparsable-url"],
+)
+def test_a_bad_timeout_or_url_is_one_line_and_exit_2(
+    server: str, flags: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["status", "--url", server + "/two", *flags]
+    try:
+        code = main(args)
+    except SystemExit as exited:  # argparse's own exit for a bad flag
+        code = int(str(exited.code))
+    err = capsys.readouterr().err
+    assert (code, err.count("\n")) == (2, 1), err
+    assert says in err
