@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from qscaler.core.model import Observation
+from qscaler.core.model import Decision, Observation
+from qscaler.core.policy import Policy
 from qscaler.core.reasons import UNTRUSTED_DATA, Reason
 from qscaler.outcome import CycleReport, Outcome
 from qscaler.record.recorder import in_force
@@ -48,31 +49,12 @@ def _workload(o: Outcome) -> dict[str, Any]:
         "warning": is_warning(o),
     }
     if o.policy is not None:
-        p = o.policy
-        entry["policy"] = {
-            "broker": p.queues.broker,
-            "vhost": p.queues.vhost,
-            "queues": p.queues.describe(),
-            "messages_per_replica": p.messages_per_replica,
-            "target_drain_seconds": p.target_drain_seconds,
-            "min_replicas": p.min_replicas,
-            "max_replicas": p.max_replicas,
-            "cooldown_seconds": p.cooldown_seconds,
-            "mode": p.mode.value,
-            "forecast": p.forecast.value,
-        }
+        entry["policy"] = _policy(o.policy)
     if o.observation is not None:
         entry["observation"] = _observation(o.observation, o.reason is Reason.QUEUE_MISSING)
     if o.decision is not None:
-        d = o.decision
-        entry["decision"] = {
-            "current": d.current,
-            "desired": d.desired,
-            "recommended": d.recommended,
-            "reason": d.reason.value,
-            "message": d.message,
-        }
-        forecast = d.figures.forecast if d.figures else None
+        entry["decision"] = _decision(o.decision)
+        forecast = o.decision.figures.forecast if o.decision.figures else None
         if forecast is not None:
             entry["forecast"] = {
                 "replicas": forecast.replicas,
@@ -83,6 +65,32 @@ def _workload(o: Outcome) -> dict[str, Any]:
         entry["planned"] = o.plan.applied
         entry["applied"] = o.plan.applied if in_force(o) else None
     return entry
+
+
+def _policy(p: Policy) -> dict[str, Any]:
+    """What `explain` prints as the binding: the settings a reader checks first."""
+    return {
+        "broker": p.queues.broker,
+        "vhost": p.queues.vhost,
+        "queues": p.queues.describe(),
+        "messages_per_replica": p.messages_per_replica,
+        "target_drain_seconds": p.target_drain_seconds,
+        "min_replicas": p.min_replicas,
+        "max_replicas": p.max_replicas,
+        "cooldown_seconds": p.cooldown_seconds,
+        "mode": p.mode.value,
+        "forecast": p.forecast.value,
+    }
+
+
+def _decision(d: Decision) -> dict[str, Any]:
+    return {
+        "current": d.current,
+        "desired": d.desired,
+        "recommended": d.recommended,
+        "reason": d.reason.value,
+        "message": d.message,
+    }
 
 
 def is_warning(o: Outcome) -> bool:
