@@ -38,7 +38,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
 from qscaler.core import rate_aware
-from qscaler.core.demand import Demand, measure, whole_replicas
+from qscaler.core.demand import Demand, Sized, backlog_sized, measure, whole_replicas
 from qscaler.core.forecast import Anticipation, anticipate
 from qscaler.core.model import (
     Change,
@@ -49,7 +49,6 @@ from qscaler.core.model import (
     QueueFigures,
 )
 from qscaler.core.policy import ForecastMode, Mode, Policy, StepLimit
-from qscaler.core.rate_aware import Sized
 from qscaler.core.reasons import Reason
 from qscaler.core.startup import timing
 
@@ -155,13 +154,7 @@ def _size(
 
 def _backlog_sized(demand: Demand, policy: Policy) -> Sized:
     assert policy.messages_per_replica is not None
-    if demand.idle:
-        return Sized(0.0, "nothing queued, in flight or arriving: need 0")
-    need = demand.backlog / policy.messages_per_replica
-    return Sized(
-        need,
-        f"backlog {demand.backlog:g} ÷ {policy.messages_per_replica:g} per replica = {need:.2f}",
-    )
+    return backlog_sized(demand, policy.messages_per_replica)
 
 
 def _begin(history: History, current: int, now: float) -> History:

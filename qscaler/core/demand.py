@@ -69,6 +69,32 @@ def measure(samples: tuple[QueueSample, ...], policy: Policy) -> Demand:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Sized:
+    """A sizing mode's unrounded need (None while it cannot tell yet) and why."""
+
+    need: float | None
+    note: str
+    surge_until: float | None = None
+
+
+#: Every mode's first rule: nothing queued, in flight or arriving needs no replica.
+IDLE = Sized(0.0, "nothing queued, in flight or arriving: need 0")
+
+
+def backlog_need(demand: Demand, per_replica: float) -> float:
+    """The rule every queue autoscaler shares: the backlog ÷ messages per replica."""
+    return demand.backlog / per_replica
+
+
+def backlog_sized(demand: Demand, per_replica: float) -> Sized:
+    """Backlog mode's need: 0 when idle, else `backlog_need`, with its arithmetic."""
+    if demand.idle:
+        return IDLE
+    need = backlog_need(demand, per_replica)
+    return Sized(need, f"backlog {demand.backlog:g} ÷ {per_replica:g} per replica = {need:.2f}")
+
+
 def whole_replicas(needed: float) -> int:
     """Round a fractional need up, ignoring float noise (3.0000000001 → 3).
 

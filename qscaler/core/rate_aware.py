@@ -8,23 +8,14 @@ Backlog mode needs neither: it divides the backlog by messages-per-replica.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from qscaler.core import sizing, startup
 from qscaler.core.arrivals import average_rate, latest_rate
-from qscaler.core.demand import Demand
+from qscaler.core.demand import IDLE, Demand, Sized, backlog_need, backlog_sized
 from qscaler.core.model import History, Reading
 from qscaler.core.policy import Policy
 from qscaler.core.throughput import PROBE, Throughput, learn_throughput
-
-
-@dataclass(frozen=True, slots=True)
-class Sized:
-    """The unrounded need (None while the throughput is unknown) and why."""
-
-    need: float | None
-    note: str
-    surge_until: float | None = None
 
 
 def learn(history: History, demand: Demand, policy: Policy, now: float) -> History:
@@ -58,7 +49,7 @@ def size(
     if learned is None:
         return _unknown_throughput(demand, policy)
     if demand.idle:
-        return Sized(0.0, "nothing queued, in flight or arriving: need 0")
+        return IDLE
     est = _estimates(demand, history, learned, now)
     queue = sizing.Queue(
         queued=demand.ready,
@@ -97,7 +88,7 @@ def _rising(history: History) -> bool:
 def _unknown_throughput(demand: Demand, policy: Policy) -> Sized:
     """Before any ack has been seen: an idle queue needs nothing, a busy one at least 1."""
     if demand.idle:
-        return Sized(0.0, "nothing queued, in flight or arriving: need 0")
+        return IDLE
     why = "per-replica throughput not learned yet"
     if demand.ack_rate is None and demand.publish_rate is None:
         why = (
@@ -105,12 +96,8 @@ def _unknown_throughput(demand: Demand, policy: Policy) -> Sized:
             "statistics off, or no traffic yet), so per-replica throughput cannot be learned"
         )
     if policy.messages_per_replica:
-        need = demand.backlog / policy.messages_per_replica
-        return Sized(
-            need,
-            f"{why}; backlog {demand.backlog:g} ÷ {policy.messages_per_replica:g} per "
-            f"replica = {need:.2f}",
-        )
+        sized = backlog_sized(demand, policy.messages_per_replica)
+        return replace(sized, note=f"{why}; {sized.note}")
     if demand.ack_rate is None and demand.publish_rate is None:
         return Sized(None, f"{why}; set messages-per-replica to size on the backlog")
     return Sized(None, "learning per-replica throughput")
@@ -137,7 +124,7 @@ def _pending(history: History, startup_seconds: float, now: float) -> float:
 
 def _with_floor(need: float, demand: Demand, policy: Policy) -> float:
     if policy.messages_per_replica:
-        return max(need, demand.backlog / policy.messages_per_replica)
+        return max(need, backlog_need(demand, policy.messages_per_replica))
     return need
 
 
