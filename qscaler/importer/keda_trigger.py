@@ -76,7 +76,7 @@ def read_trigger(
     if not queue:
         raise TriggerProblem(f"trigger {index} (rabbitmq) has no queueName")
     mode, value = _mode_and_value(index, meta)
-    host, credentials, from_url = _host(meta.get("host"))
+    host, credentials, from_url = _host(index, meta.get("host"))
     vhost = meta.get("vhostName") or from_url or "/"
     protocol = meta.get("protocol", "auto")
     if protocol == "auto" and host is not None:
@@ -127,17 +127,28 @@ def _number(index: int, key: str, text: str, positive: bool = False) -> float:
     return value
 
 
-def _host(url: str | None) -> tuple[str | None, bool, str | None]:
+def _host(index: int, url: str | None) -> tuple[str | None, bool, str | None]:
     """(scheme://host:port without userinfo, whether it carried credentials, its vhost)."""
     if not url:
         return None, False, None
-    parts = urlsplit(url)
-    netloc = parts.hostname or ""
-    if parts.port:
-        netloc = f"{netloc}:{parts.port}"
+    try:
+        parts = urlsplit(url)
+        netloc, port = parts.hostname or "", parts.port
+    except ValueError:  # the message leaves the URL out: it may carry a password
+        raise TriggerProblem(f"trigger {index} (rabbitmq) host is not a URL") from None
+    if port:
+        netloc = f"{netloc}:{port}"
     segment = parts.path.rstrip("/").rsplit("/", 1)[-1] if parts.path.strip("/") else ""
     vhost = unquote(segment) if segment else None
     return f"{parts.scheme}://{netloc}", parts.username is not None, vhost
+
+
+def _listed(spec: Mapping[str, Any], section: str, owner: str) -> list[Mapping[str, Any]]:
+    """The entries of a list section of an authentication's spec (absent: none)."""
+    entries = spec.get(section) or []
+    if not isinstance(entries, list):
+        raise TriggerProblem(f"{owner}: spec.{section} is a {type(entries).__name__}, not a list")
+    return [mapping(entry) for entry in entries]
 
 
 def _auth_params(
@@ -154,11 +165,11 @@ def _auth_params(
     spec = mapping(auth.get("spec"))
     found: dict[str, str] = {}
     for section, what in (("secretTargetRef", "Secret"), ("configMapTargetRef", "ConfigMap")):
-        for entry in map(mapping, spec.get(section) or []):
+        for entry in _listed(spec, section, f"{kind} {name}"):
             found[str(entry.get("parameter"))] = (
                 f"{what} {entry.get('name')} key {entry.get('key')}"
             )
-    for entry in map(mapping, spec.get("env") or []):
+    for entry in _listed(spec, "env", f"{kind} {name}"):
         found[str(entry.get("parameter"))] = f"env {entry.get('name')} of the target's container"
     for provider in ("podIdentity", "hashiCorpVault", "azureKeyVault", "awsSecretManager"):
         if provider in spec:

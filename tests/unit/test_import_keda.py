@@ -359,3 +359,32 @@ def test_the_migration_doc_says_what_no_behavior_becomes() -> None:
     doc = FIXTURE.parents[2].parent / "docs" / "migrating-from-keda.md"
     row = next(line for line in doc.read_text().splitlines() if line.startswith("| no `behavior`"))
     assert "scale-up and scale-down unlimited" in row
+
+
+@pytest.mark.parametrize(
+    "host", ["http://[::1", "amqp://user:s3cr3t@rabbit:99999/v"], ids=["ipv6", "port"]
+)
+def test_a_host_that_is_not_a_url_stops_only_its_object_and_is_not_printed(host: str) -> None:
+    trigger = {"type": "rabbitmq", "metadata": {"queueName": "q", "value": "5", "host": host}}
+    found = conversions(scaled_object({"triggers": [trigger]}))
+    assert found["x/bad"].error == "trigger 1 (rabbitmq) host is not a URL"
+    assert found["shop/orders"].error is None
+
+
+def test_an_authentication_section_that_is_not_a_list_stops_only_its_object() -> None:
+    trigger = {
+        "type": "rabbitmq",
+        "metadata": {"queueName": "q", "value": "5"},
+        "authenticationRef": {"name": "odd"},
+    }
+    auth = {
+        "apiVersion": "keda.sh/v1alpha1",
+        "kind": "TriggerAuthentication",
+        "metadata": {"name": "odd", "namespace": "x"},
+        "spec": {"secretTargetRef": 5},
+    }
+    found = conversions(scaled_object({"triggers": [trigger]}) + "---\n" + yaml.safe_dump(auth))
+    assert found["x/bad"].error == (
+        "TriggerAuthentication odd: spec.secretTargetRef is a int, not a list"
+    )
+    assert found["shop/orders"].error is None
