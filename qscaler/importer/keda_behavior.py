@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from qscaler.importer.keda_objects import amount, mapping
+from qscaler.importer.keda_objects import SpecProblem, amount, mapping
 
 #: The HPA's default scale-down stabilization (the controller flag's default).
 HPA_DOWNSCALE_STABILIZATION = 300.0
@@ -71,7 +71,12 @@ def limit(behavior: Mapping[str, Any], direction: str, middle: int) -> Carried:
     """The `scale-up-limit` or `scale-down-limit` (direction "up"/"down")."""
     rules = mapping(behavior.get("scaleUp" if direction == "up" else "scaleDown"))
     key = f"scale-{direction}-limit"
-    policies = [mapping(p) for p in rules.get("policies") or []]
+    policies = rules.get("policies") or []
+    if not isinstance(policies, list):
+        raise SpecProblem(
+            f"behavior.scale{direction.capitalize()}.policies is a "
+            f"{type(policies).__name__}, not a list"
+        )
     select = str(rules.get("selectPolicy") or "Max")
     lost = []
     window = amount(
@@ -91,7 +96,7 @@ def limit(behavior: Mapping[str, Any], direction: str, middle: int) -> Carried:
         return Carried(None, (), tuple(lost))
     if not policies:
         return Carried(None, (), tuple(lost))
-    options = [_per_minute(p, direction) for p in policies]
+    options = [_per_minute(mapping(p), direction) for p in policies]
     chosen = _select(options, select, middle)
     said = [f"{key} {chosen.annotation or 'unlimited'}: {chosen.arithmetic}"]
     if len(options) > 1:

@@ -314,12 +314,17 @@ def scaled_object(spec: dict[str, Any]) -> str:
                 "policies": [{"type": "Pods", "value": "x", "periodSeconds": 15}]}}}}},
             "a policy's value 'x' is not a number",
         ),
+        (
+            {"advanced": {"horizontalPodAutoscalerConfig": {"behavior": {"scaleDown": {
+                "policies": True}}}}},
+            "behavior.scaleDown.policies is a bool, not a list",
+        ),
         ({"triggers": {"type": "rabbitmq"}}, "spec.triggers is a dict, not a list"),
         ({"triggers": "rabbitmq"}, "spec.triggers is a str, not a list"),
     ],
     ids=[
         "min-word", "max-list", "max-fraction", "min-above-max", "idle-word", "cooldown-word",
-        "fallback-word", "policy-value", "triggers-mapping", "triggers-string",
+        "fallback-word", "policy-value", "policies-bool", "triggers-mapping", "triggers-string",
     ],
 )  # fmt: skip
 def test_a_field_keda_would_refuse_stops_only_its_object(
