@@ -63,8 +63,3 @@ class CounterDeltas:
     def forget(self, vhost: str, node: str) -> None:
         """The node could not be read: its next scrape starts a new baseline."""
         self._last.pop((vhost, node), None)
-
-    def keep_only(self, vhosts: set[str]) -> None:
-        """Drop what is remembered for vhosts no longer read."""
-        for key in [k for k in self._last if k[0] not in vhosts]:
-            del self._last[key]

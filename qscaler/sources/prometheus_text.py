@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from qscaler.errors import SourceDataError
 
@@ -129,7 +129,6 @@ class Exposition:
     queue_counters: bool
     #: Sample lines of a read metric whose labels could not be parsed.
     unreadable_lines: int = 0
-    queues: frozenset[str] = field(default=frozenset())
 
 
 def parse_exposition(text: str, vhost: str, where: str) -> Exposition:
@@ -163,7 +162,6 @@ def parse_exposition(text: str, vhost: str, where: str) -> Exposition:
         counters=builder.counters,
         queue_counters=queue_counters,
         unreadable_lines=builder.unreadable,
-        queues=frozenset(builder.gauges),
     )
 
 
