@@ -2,7 +2,7 @@
 
 The Prometheus plugin reports counters, not rates. A queue's counters are
 spread over series: per channel on 3.10 (`channel_queue_metrics`), per
-exchange on 3.13+ (`queue_exchange_metrics`), and per node, because a
+exchange on 4.0.5 (`queue_exchange_metrics`), and per node, because a
 channel's counters live on the node the channel runs on. Series come and go
 (a channel closes and its series vanish; a node restarts and every counter
 starts again from 0), so the sum of a queue's series is not a counter at all:
