@@ -173,3 +173,26 @@ def test_43_nodes_get_a_queue_filter_for_exact_names() -> None:
     last_a, last_b = cluster.requests[-2], cluster.requests[-1]
     assert last_a.url.params.get("queue") == queue_filter(frozenset({"a.b"})) == r"^(?:a\.b)$"
     assert "queue" not in last_b.url.params
+
+
+def families(request: httpx.Request) -> list[str]:
+    return [v for k, v in request.url.params.multi_items() if k == "family"]
+
+
+def test_a_node_with_per_queue_counters_is_not_asked_for_per_channel_ones_again() -> None:
+    """Per-channel families grow with channels; 4.0.5 has per-queue ones."""
+    cluster, clock = Cluster(), Clock()
+    marker = "# TYPE rabbitmq_detailed_queue_messages_acked_total counter\n"
+    cluster.serve("rabbit-a", marker + exposition("rabbit@a", "4.0.5", orders=(1, 0, 0, 0)))
+    cluster.serve("rabbit-b", exposition("rabbit@b", "3.10.8"))
+    src = source(cluster, clock)
+    read(src, "orders")
+    first_a, first_b = cluster.requests[0], cluster.requests[1]
+    assert "channel_queue_metrics" in families(first_a)
+    assert "queue_delivery_metrics" in families(first_b)  # asked once, learned absent
+    read(src, "orders")
+    second_a, second_b = cluster.requests[2], cluster.requests[3]
+    assert "channel_queue_metrics" not in families(second_a)
+    assert "queue_delivery_metrics" in families(second_a)
+    assert "queue_delivery_metrics" not in families(second_b)
+    assert "channel_queue_metrics" in families(second_b)
