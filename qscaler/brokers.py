@@ -33,12 +33,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from qscaler.core.binding import DEFAULT_BROKER
 from qscaler.errors import SettingsError
-from qscaler.settings import Settings, read_secret
+from qscaler.settings import Settings, parseable_url, read_secret
 
 SourceKind = Literal["management", "amqp", "prometheus"]
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
@@ -104,6 +111,16 @@ class _Entry(BaseModel):
     password_file: Path
     tls_ca_file: Path | None = None
     tls_verify: bool = True
+
+    @field_validator("management_url", "amqp_url")
+    @classmethod
+    def _parseable_url(cls, value: str | None) -> str | None:
+        return None if value is None else parseable_url(value)
+
+    @field_validator("prometheus_urls")
+    @classmethod
+    def _parseable_urls(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(parseable_url(url) for url in value)
 
     @model_validator(mode="after")
     def _urls_for_the_source(self) -> _Entry:

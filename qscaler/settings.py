@@ -17,6 +17,7 @@ import socket
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -96,6 +97,16 @@ class Settings(BaseSettings):
             return [n.strip() for n in value.split(",") if n.strip()]
         return value
 
+    @field_validator("management_url", "amqp_url")
+    @classmethod
+    def _parseable_url(cls, value: str) -> str:
+        return parseable_url(value)
+
+    @field_validator("prometheus_urls")
+    @classmethod
+    def _parseable_urls(cls, value: list[str]) -> list[str]:
+        return [parseable_url(url) for url in value]
+
     @model_validator(mode="after")
     def _check_lease_timings(self) -> Settings:
         if (
@@ -162,6 +173,18 @@ class Settings(BaseSettings):
         if _SA_NAMESPACE_FILE.exists():
             return _SA_NAMESPACE_FILE.read_text().strip()
         return os.environ.get("POD_NAMESPACE", "default")
+
+
+def parseable_url(url: str) -> str:
+    """`url` when it can be split into scheme, host and port; else a ValueError
+    that leaves the URL out (an AMQP URL may carry a password). The sources
+    check the scheme; this catches what would otherwise fail deep inside
+    httpx or urllib with a traceback (`http://[::1`, a port above 65535)."""
+    try:
+        urlsplit(url).port  # noqa: B018 - parsing the port is the check
+    except ValueError as exc:
+        raise ValueError(f"not a URL ({exc})") from None
+    return url
 
 
 def read_secret(path: Path, name: str) -> str:

@@ -129,8 +129,19 @@ def test_without_a_brokers_file_only_the_default(monkeypatch: pytest.MonkeyPatch
         ("prometheusPort: 0", "prometheusPort: Input should be greater than or equal to 1"),
         ("sauce: management", "sauce: Extra inputs are not permitted"),
         ("tlsVerify: maybe", "tlsVerify: Input should be a valid boolean"),
+        ("amqpUrl: amqp://u:hunter2@eu:99999", "amqpUrl: Value error, not a URL (Port out of"),
+        ("prometheusUrls: ['http://[::1']", "prometheusUrls: Value error, not a URL (Invalid IPv6"),
     ],
-    ids=["password", "username", "amqp-url", "prometheus-port", "unknown-key", "bad-bool"],
+    ids=[
+        "password",
+        "username",
+        "amqp-url",
+        "prometheus-port",
+        "unknown-key",
+        "bad-bool",
+        "amqp-port",
+        "prometheus-ipv6",
+    ],
 )
 def test_a_bad_entry_is_one_line_naming_the_entry(tmp_path: Path, entry: str, message: str) -> None:
     user, password = secret_files(tmp_path)

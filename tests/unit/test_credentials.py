@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from qscaler.errors import SettingsError
-from qscaler.settings import Settings, read_secret
+from qscaler.settings import Settings, load_settings, read_secret
 from qscaler.sources.credentials import renewed
 
 
@@ -45,3 +45,23 @@ def test_a_password_file_that_is_not_text_is_a_settings_error(tmp_path: Path) ->
         read_secret(binary, "QSCALER_PASSWORD_FILE")
     assert str(raised.value) == f"QSCALER_PASSWORD_FILE {binary}: cannot read (not UTF-8 text)"
     assert renewed(lambda: (read_secret(binary, "u"), "p"), ("u", "old")) is None
+
+
+@pytest.mark.parametrize(
+    ("overrides", "says"),
+    [
+        (
+            {"amqp_url": "amqp://guest:s3cr3t@rabbit:99999"},
+            "QSCALER_AMQP_URL: Value error, not a URL",
+        ),
+        ({"management_url": "http://[::1"}, "QSCALER_MANAGEMENT_URL: Value error, not a URL"),
+    ],
+    ids=["amqp-port", "management-ipv6"],
+)
+def test_a_url_that_cannot_be_parsed_is_a_settings_error_without_its_password(
+    overrides: dict[str, str], says: str
+) -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(**overrides)
+    assert says in str(raised.value)
+    assert "s3cr3t" not in str(raised.value)
