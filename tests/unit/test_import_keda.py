@@ -393,3 +393,15 @@ def test_an_authentication_section_that_is_not_a_list_stops_only_its_object() ->
         "TriggerAuthentication odd: spec.secretTargetRef is a int, not a list"
     )
     assert found["shop/orders"].error is None
+
+
+def test_a_message_rate_activation_value_is_carried_as_the_doc_says() -> None:
+    trigger = {
+        "type": "rabbitmq",
+        "metadata": {"queueName": "q", "mode": "MessageRate", "value": "5", "activationValue": "7"},
+    }
+    found = conversions(scaled_object({"triggers": [trigger]}))["x/bad"]
+    assert found.annotations["qscaler.io/activation-messages"] == "7"
+    doc = FIXTURE.parents[2].parent / "docs" / "migrating-from-keda.md"
+    row = next(line for line in doc.read_text().splitlines() if line.startswith("| `activationV"))
+    assert "A MessageRate trigger's value is carried as a message count" in row
