@@ -12,6 +12,7 @@ kept without its userinfo: credentials are never printed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,6 +76,9 @@ def read_trigger(
     queue = meta.get("queueName", "")
     if not queue:
         raise TriggerProblem(f"trigger {index} (rabbitmq) has no queueName")
+    use_regex = meta.get("useRegex", "false").lower() == "true"
+    if use_regex:
+        _check_regex(index, queue)
     mode, value = _mode_and_value(index, meta)
     host, credentials, from_url = _host(index, meta.get("host"))
     vhost = meta.get("vhostName") or from_url or "/"
@@ -84,7 +88,7 @@ def read_trigger(
     return RabbitTrigger(
         index=index,
         queue=queue,
-        use_regex=meta.get("useRegex", "false").lower() == "true",
+        use_regex=use_regex,
         operation=meta.get("operation", "sum").lower(),
         mode=mode,
         value=value,
@@ -99,6 +103,18 @@ def read_trigger(
         settings={k: meta[k] for k in ("pageSize", "timeout", "unsafeSsl") if k in meta},
         credentials_in_url=credentials,
     )
+
+
+def _check_regex(index: int, queue: str) -> None:
+    """A useRegex queueName that does not compile is the user's to fix (KEDA
+    refuses it too), not an importer bug for check() to report."""
+    try:
+        re.compile(queue)
+    except re.error as exc:
+        raise TriggerProblem(
+            f"trigger {index} (rabbitmq) queueName {queue!r} is not a valid regular expression "
+            f"({exc})"
+        ) from None
 
 
 def _mode_and_value(index: int, meta: Mapping[str, str]) -> tuple[str, float]:

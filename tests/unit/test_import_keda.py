@@ -319,12 +319,17 @@ def scaled_object(spec: dict[str, Any]) -> str:
                 "policies": True}}}}},
             "behavior.scaleDown.policies is a bool, not a list",
         ),
+        (
+            {"triggers": [{"type": "rabbitmq", "metadata": {
+                "queueName": "orders-[", "useRegex": "true", "value": "5"}}]},
+            "trigger 1 (rabbitmq) queueName 'orders-[' is not a valid regular expression",
+        ),
         ({"triggers": {"type": "rabbitmq"}}, "spec.triggers is a dict, not a list"),
         ({"triggers": "rabbitmq"}, "spec.triggers is a str, not a list"),
     ],
     ids=[
         "min-word", "max-list", "max-fraction", "min-above-max", "idle-word", "cooldown-word",
-        "fallback-word", "policy-value", "policies-bool", "triggers-mapping", "triggers-string",
+        "fallback-word", "policy-value", "policies-bool", "bad-regex", "triggers-mapping", "triggers-string",
     ],
 )  # fmt: skip
 def test_a_field_keda_would_refuse_stops_only_its_object(
