@@ -20,7 +20,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -28,7 +29,7 @@ from qscaler import __version__
 from qscaler.errors import QscalerError, SourceError
 from qscaler.record.logs import configure_logging
 from qscaler.record.status import is_troubled, render_table, status_document
-from qscaler.remote import DEFAULT_SERVICE
+from qscaler.remote import DEFAULT_SERVICE, StatusUnavailable
 from qscaler.settings import Settings, load_settings, unknown_variables
 from qscaler.usage import EPILOGS, EXIT_CODES
 
@@ -288,17 +289,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     document = running_status(args)
     if document.get("leader") is False and args.url is None:
         print(f"{args.service}: no replica answered as the leader", file=sys.stderr)
-    _print(document, args.output)
+    with _sent_by(args.url or args.service):
+        _print(document, args.output)
     return TROUBLED if is_troubled(document) else OK
+
+
+@contextmanager
+def _sent_by(source: str) -> Iterator[None]:
+    """Around printing a status document another qscaler sent: a field it lacks
+    or types differently (another version) is one line, not a traceback."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise StatusUnavailable(
+            f"{source}: its status document lacks or mistypes a field this qscaler prints "
+            f"({type(exc).__name__} {exc}); is it another version?"
+        ) from None
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Explain one workload; exit 1 when it has a Warning reason."""
     from qscaler.record.explain import find_workload, render_explain
 
-    document = one_pass(args) if args.bindings is not None else running_status(args)
-    workload = find_workload(document, args.workload, args.namespace)
-    print(render_explain(workload))
+    if args.bindings is not None:
+        workload = find_workload(one_pass(args), args.workload, args.namespace)
+        print(render_explain(workload))
+    else:
+        workload = find_workload(running_status(args), args.workload, args.namespace)
+        with _sent_by(args.url or args.service):
+            print(render_explain(workload))
     return TROUBLED if is_troubled({"workloads": [workload]}) else OK
 
 

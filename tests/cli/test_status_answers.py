@@ -19,6 +19,9 @@ ANSWERS = {
     "/number/status": b'{"workloads": 5}',
     "/numbers/status": b'{"workloads": [5]}',
     "/no-names/status": b'{"workloads": [{"ref": 3}]}',
+    "/older/status": b'{"workloads": [{"namespace": "apps", "workload": "orders"}]}',
+    "/mistyped/status": b'{"workloads": [{"namespace": "apps", "workload": "orders", '
+    b'"policy": 5, "decision": [1], "observation": "x"}]}',
     "/two/status": b'{"workloads": [' + WORKLOAD.encode() + b", " + WORKLOAD.encode() + b"]}",
 }
 
@@ -85,3 +88,22 @@ def test_a_bad_timeout_or_url_is_one_line_and_exit_2(
     err = capsys.readouterr().err
     assert (code, err.count("\n")) == (2, 1), err
     assert says in err
+
+
+@pytest.mark.parametrize(
+    ("command", "path"),
+    [
+        (["status"], "/mistyped"),  # the table prints an older document's missing fields as -
+        (["explain", "apps/orders"], "/older"),
+        (["explain", "apps/orders"], "/mistyped"),
+    ],
+    ids=["status-mistyped", "explain-older", "explain-mistyped"],
+)
+def test_a_document_with_fields_missing_or_mistyped_is_one_line_and_exit_2(
+    server: str, path: str, command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--url", server + path]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"qscaler: {server}{path}: its status document lacks or mistypes")
+    assert err.endswith("is it another version?\n")
