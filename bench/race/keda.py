@@ -91,6 +91,7 @@ class Keda:
                 f"--kubeconfig={self.plane.kubeconfig}",
                 f"--authentication-kubeconfig={self.plane.kubeconfig}",
                 f"--authorization-kubeconfig={self.plane.kubeconfig}",
+                f"--lister-kubeconfig={self.plane.kubeconfig}",
                 f"--secure-port={adapter_port}",
                 "--bind-address=127.0.0.1",
                 f"--cert-dir={certs}",
@@ -98,7 +99,7 @@ class Keda:
                 f"--tls-private-key-file={certs / 'tls.key'}",
                 f"--metrics-service-address=127.0.0.1:{grpc_port}",
                 "--metrics-service-grpc-authority=localhost",
-                f"--metrics-port={free_port()}",
+                f"--port={free_port()}",
             ],
         )
         wait_for("KEDA's external metrics APIService to be Available", self._available, 120, 1)
