@@ -30,7 +30,7 @@ from typing import Any
 
 import pika
 
-from bench.race import keda, predict, report
+from bench.race import chart, keda, predict, report
 from bench.race.arms import Race, Scenario
 from bench.race.emulator import Clock
 from qscaler.loadgen import load_rates
@@ -74,23 +74,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = _race(args, cuts, scenario, annotations, keda_configs)
     table = report.table(runs, predictions, keda_configs)
     print(table, flush=True)
+    document = {
+        "args": {
+            "traces": args.traces,
+            "starts": starts,
+            "seconds": args.seconds,
+            "repeats": args.repeats,
+        },
+        "keda": keda_configs,
+        "predictions": predictions,
+        "runs": runs,
+    }
+    if args.charts:
+        args.charts.mkdir(parents=True, exist_ok=True)
+        for name in cuts:
+            chart.draw_trace(args.charts / f"race-{name}.png", name, document)
     if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "args": {
-                        "traces": args.traces,
-                        "starts": starts,
-                        "seconds": args.seconds,
-                        "repeats": args.repeats,
-                    },
-                    "keda": keda_configs,
-                    "predictions": predictions,
-                    "runs": runs,
-                },
-                indent=1,
-            )
-        )
+        args.json.write_text(json.dumps(document, indent=1))
     return 0
 
 
@@ -222,6 +222,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         help="race qscaler alone against the simulator's prediction (no KEDA build needed)",
     )
     p.add_argument("--json", type=Path, help="write every run's scores and series here")
+    p.add_argument("--charts", type=Path, help="draw one chart per trace into this folder")
     return p.parse_args(argv)
 
 
