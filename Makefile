@@ -76,7 +76,7 @@ bench: install
 scale-bench: install deps
 	$(PY) -m bench.scale.run $(ARGS)
 
-## the live race against a real KEDA (docs/race.md): real time, about 40 min with the defaults
+## the live race against a real KEDA (docs/race.md): real time, about 35 min with the defaults
 race: install rabbitmq-install test-packages k8s-build
 	$(PY) -m bench.race.run $(ARGS)
 
