@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -146,11 +147,9 @@ def test_only_the_leader_writes_and_the_follower_takes_over(
 
     broker.publish(vhost, "work", 30)
     wait_for("3 replicas", lambda: control_plane.replicas(namespace, "worker") == 3, timeout=60)
-    writers = {
-        e.get("reportingInstance")
-        for e in control_plane.events_by_reason(namespace, "worker").get("ScaleFromZero", [])
-    }
-    assert writers == {"first"}
+    # The Event is written after the scale write: wait for it, then check who wrote it.
+    from_zero = _events(control_plane, namespace, "ScaleFromZero")
+    assert {e.get("reportingInstance") for e in from_zero} == {"first"}
 
     first.stop(signal.SIGKILL)  # a crash: the lease is not released
     wait_for(
@@ -164,9 +163,19 @@ def test_only_the_leader_writes_and_the_follower_takes_over(
         lambda: control_plane.replicas(namespace, "worker") == 6,
         timeout=60,
     )
-    scale_ups = control_plane.events_by_reason(namespace, "worker").get("ScaleUp", [])
+    scale_ups = _events(control_plane, namespace, "ScaleUp")
     assert {e.get("reportingInstance") for e in scale_ups} == {"second"}
     assert sum(e.get("count", 1) for e in scale_ups) == 1, "one write for one change"
+
+
+def _events(control_plane: ControlPlane, namespace: str, reason: str) -> list[dict[str, Any]]:
+    """The worker's Events of `reason`, once there is at least one (they follow the write)."""
+    found: list[dict[str, Any]] = wait_for(
+        f"a {reason} Event on the worker",
+        lambda: control_plane.events_by_reason(namespace, "worker").get(reason),
+        timeout=30,
+    )
+    return found
 
 
 def test_the_deployed_service_account_may_not_read_secrets(
