@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import socket
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -50,7 +51,7 @@ class StaticNodes:
         return self._urls
 
 
-class _Refreshed:
+class _Refreshed(ABC):
     """Caches a lookup for `refresh_seconds`; a failed lookup is not cached."""
 
     def __init__(self, refresh_seconds: float, clock: Callable[[], float]) -> None:
@@ -64,8 +65,9 @@ class _Refreshed:
             self._cached = (now, tuple(sorted(set(self._lookup()))))
         return self._cached[1]
 
+    @abstractmethod
     def _lookup(self) -> Sequence[str]:
-        raise NotImplementedError
+        """The node URLs as the source of truth lists them right now."""
 
 
 class DnsNodes(_Refreshed):
