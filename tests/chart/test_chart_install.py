@@ -91,11 +91,7 @@ def test_qscaler_scales_under_the_charts_rbac(
             lambda: control_plane.replicas(namespace, "worker") == 5,
             timeout=90,
         )
-        wait_for(
-            "qscaler's ScaleUp Event",
-            lambda: control_plane.events_by_reason(namespace, "worker").get("ScaleUp"),
-            timeout=60,
-        )
+        control_plane.await_events(namespace, "worker", "ScaleUp")
     finally:
         code = qscaler.stop()
     assert code == 0, qscaler.logs()  # SIGTERM: a clean stop that releases the Lease

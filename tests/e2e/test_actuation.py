@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -148,7 +147,7 @@ def test_only_the_leader_writes_and_the_follower_takes_over(
     broker.publish(vhost, "work", 30)
     wait_for("3 replicas", lambda: control_plane.replicas(namespace, "worker") == 3, timeout=60)
     # The Event is written after the scale write: wait for it, then check who wrote it.
-    from_zero = _events(control_plane, namespace, "ScaleFromZero")
+    from_zero = control_plane.await_events(namespace, "worker", "ScaleFromZero", timeout=30)
     assert {e.get("reportingInstance") for e in from_zero} == {"first"}
 
     first.stop(signal.SIGKILL)  # a crash: the lease is not released
@@ -163,19 +162,9 @@ def test_only_the_leader_writes_and_the_follower_takes_over(
         lambda: control_plane.replicas(namespace, "worker") == 6,
         timeout=60,
     )
-    scale_ups = _events(control_plane, namespace, "ScaleUp")
+    scale_ups = control_plane.await_events(namespace, "worker", "ScaleUp", timeout=30)
     assert {e.get("reportingInstance") for e in scale_ups} == {"second"}
     assert sum(e.get("count", 1) for e in scale_ups) == 1, "one write for one change"
-
-
-def _events(control_plane: ControlPlane, namespace: str, reason: str) -> list[dict[str, Any]]:
-    """The worker's Events of `reason`, once there is at least one (they follow the write)."""
-    found: list[dict[str, Any]] = wait_for(
-        f"a {reason} Event on the worker",
-        lambda: control_plane.events_by_reason(namespace, "worker").get(reason),
-        timeout=30,
-    )
-    return found
 
 
 def test_the_deployed_service_account_may_not_read_secrets(
@@ -210,11 +199,7 @@ def test_an_invalid_binding_is_reported_while_its_neighbour_keeps_scaling(
     wait_for(
         "good to scale to 4", lambda: control_plane.replicas(namespace, "good") == 4, timeout=60
     )
-    warnings = wait_for(
-        "an InvalidBinding Warning on bad",
-        lambda: control_plane.events_by_reason(namespace, "bad").get("InvalidBinding", []),
-        timeout=30,
-    )
+    warnings = control_plane.await_events(namespace, "bad", "InvalidBinding", timeout=30)
     assert warnings[0]["type"] == "Warning"
     assert 'qscaler.io/max-replicas "lots" is not a whole number' in warnings[0]["message"]
     assert control_plane.replicas(namespace, "bad") == 1

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.e2e.conftest import ENABLED, StartQscaler
-from tests.harness.k8s import ControlPlane, wait_for
+from tests.harness.k8s import ControlPlane
 from tests.harness.rabbitmq import Broker
 
 pytestmark = [
@@ -97,11 +97,8 @@ def test_the_floor_rises_before_a_recurring_burst(
 
     # Nothing more is published: a raise now can only come from the forecast.
     try:
-        wait_for(
-            "a Forecast Event ahead of the third burst",
-            lambda: control_plane.events_by_reason(namespace, "worker").get("Forecast"),
-            timeout=2 * PERIOD,
-        )
+        # Ahead of the third burst.
+        control_plane.await_events(namespace, "worker", "Forecast", timeout=2 * PERIOD)
     except AssertionError:
         print(qscaler.get("/status")[1])  # what it decided, for the failure report
         raise

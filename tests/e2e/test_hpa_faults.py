@@ -201,10 +201,7 @@ def test_two_hpas_on_one_workload_hold_it_with_a_warning(
     cpu_hpa(control_plane, namespace, "worker-b", "worker", 1, 10)
     start_qscaler()
     broker.publish(vhost, "work", 40)
-    warning = wait_for(
-        "qscaler's InvalidBinding Warning",
-        lambda: control_plane.events_by_reason(namespace, "worker").get("InvalidBinding"),
-    )
+    warning = control_plane.await_events(namespace, "worker", "InvalidBinding")
     assert "HPAs worker, worker-b all target this Deployment" in warning[0]["message"]
     wait_for(
         "the HPA controller to refuse both",

@@ -87,11 +87,7 @@ def test_qscaler_run_in_the_image_scales_a_deployment(
             lambda: control_plane.replicas(namespace, "worker") == 5,
             timeout=120,
         )
-        wait_for(
-            "qscaler's ScaleUp Event",
-            lambda: control_plane.events_by_reason(namespace, "worker").get("ScaleUp"),
-            timeout=60,
-        )
+        control_plane.await_events(namespace, "worker", "ScaleUp")
         # `docker stop` sends SIGTERM to PID 1: qscaler stops cleanly (exit 0).
         docker_engine.run("stop", "--time", "30", container)
         state = docker_engine.inspect("container", container)["State"]

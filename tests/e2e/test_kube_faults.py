@@ -213,11 +213,7 @@ def test_13_rbac_removed_names_the_verb_and_resource_and_the_rest_keeps_working(
     client.RbacAuthorizationV1Api(control_plane.api()).delete_cluster_role_binding(scale_binding)
     broker.publish(vhost, "plain", 40)
     broker.publish(vhost, "floored", 50)
-    warning = wait_for(
-        "a WriteFailed Warning naming the verb and resource",
-        lambda: control_plane.events_by_reason(namespace, "plain").get("WriteFailed"),
-        timeout=60,
-    )[0]
+    warning = control_plane.await_events(namespace, "plain", "WriteFailed")[0]
     assert warning["type"] == "Warning"
     assert "may not patch deployments/scale" in warning["message"]
     assert (
@@ -456,11 +452,8 @@ def test_17_a_leader_cut_off_from_the_apiserver_stops_writing_before_anyone_take
             lambda: control_plane.replicas(namespace, "worker") == 3,
             timeout=60,
         )
-        wait_for(  # the Event follows the write: let it land before the cut
-            "the leader's ScaleUp Event",
-            lambda: control_plane.events_by_reason(namespace, "worker").get("ScaleUp"),
-            timeout=30,
-        )
+        # The Event follows the write: let it land before the cut.
+        control_plane.await_events(namespace, "worker", "ScaleUp", timeout=30)
 
         proxy.freeze()
         cut = time.monotonic()

@@ -267,6 +267,21 @@ class ControlPlane:
             found.setdefault(event["reason"], []).append(event)
         return found
 
+    def await_events(
+        self, namespace: str, name: str, reason: str, timeout: float = 60.0
+    ) -> list[dict[str, Any]]:
+        """`name`'s Events of `reason`, once there is at least one.
+
+        An Event is written after the change it reports, so a test that has
+        just seen the change waits for its Event rather than reading at once.
+        """
+        found: list[dict[str, Any]] = wait_for(
+            f"a {reason} Event on {name}",
+            lambda: self.events_by_reason(namespace, name).get(reason),
+            timeout=timeout,
+        )
+        return found
+
     def read_hpa(self, namespace: str, name: str) -> dict[str, Any]:
         response = self.autoscaling().read_namespaced_horizontal_pod_autoscaler(
             name, namespace, _preload_content=False
