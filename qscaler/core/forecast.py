@@ -7,7 +7,7 @@ workload saw one period ago is a good guess for what comes next.
 
 * **History**: the publish rate, averaged into buckets of `BUCKET_SECONDS`,
   the newest `CAPACITY` of them (4 hours). Bounded, so it can be stored on
-  the workload and survive a restart (`encode` / `decode`).
+  outside the process and survive a restart (`qscaler.core.forecast_codec`).
 * **Period**: the spacings between bursts (the rate at `BURST_FACTOR` times
   its median or more) are the candidate lags; the history must correlate
   with itself at one of them (at least `MIN_CORRELATION`), which needs two
