@@ -6,7 +6,7 @@ jobs, hourly exports, a partner's upload every 15 minutes), so the rate a
 workload saw one period ago is a good guess for what comes next.
 
 * **History**: the publish rate, averaged into buckets of `BUCKET_SECONDS`,
-  the newest `CAPACITY` of them (4 hours). Bounded, so it can be stored on
+  the newest `CAPACITY` of them (4 hours). Bounded, so it can be kept
   outside the process and survive a restart (`qscaler.core.forecast_codec`).
 * **Period**: the spacings between bursts (the rate at `BURST_FACTOR` times
   its median or more) are the candidate lags; the history must correlate
