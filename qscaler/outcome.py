@@ -50,3 +50,11 @@ class CycleReport:
     leader: bool
     outcomes: tuple[Outcome, ...] = ()
     source_errors: Mapping[str, str] = field(default_factory=dict)
+
+
+def in_force(outcome: Outcome) -> bool:
+    """Whether the plan's count is what the cluster has now: written this
+    cycle, or nothing to write. "applied" means this, in the metric, the log
+    and /status alike; a held plan is only "planned"."""
+    plan = outcome.plan
+    return plan is not None and (outcome.written or not plan.writes)

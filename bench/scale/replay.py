@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     world = layout(args.queues, args.workloads)
     collect_garbage_less_often()  # as `qscaler run` does (qscaler.app.build_runtime)
     replay = Replay(world)
-    controller = _controller(world, replay)
+    controller = replay_loop(world, replay)
     cold = _cpu(controller.cycle)
     steady = []
     for number in range(args.cycles):
@@ -90,7 +90,10 @@ def _cpu(call: object) -> float:
     return time.thread_time() - started
 
 
-def _controller(world: World, replay: Replay) -> ControlLoop:
+def replay_loop(
+    world: World, replay: Replay, registry: CollectorRegistry | None = None
+) -> ControlLoop:
+    """The loop over the replayed world, as `qscaler run` wires it, without a writer."""
     source = ManagementSource(
         httpx.Client(base_url="http://rabbitmq.invalid", transport=httpx.MockTransport(replay))
     )
@@ -104,7 +107,7 @@ def _controller(world: World, replay: Replay) -> ControlLoop:
         )
         for w in world.workloads
     ]
-    reporter = OutcomeRecorder(Metrics(CollectorRegistry()))
+    reporter = OutcomeRecorder(Metrics(registry or CollectorRegistry()))
     return ControlLoop(StaticCluster(workloads), source, None, reporter, clock=time.monotonic)
 
 

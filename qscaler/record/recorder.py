@@ -26,12 +26,11 @@ from prometheus_client import Counter, Gauge
 
 from qscaler.core.actuation import baseline
 from qscaler.core.binding import DEFAULT_BROKER
-from qscaler.core.model import Decision, QueueFigures
-from qscaler.core.policy import Mode
-from qscaler.core.reasons import HELD_BACK, UNTRUSTED_DATA, Hold, Reason
+from qscaler.core.model import Direction
+from qscaler.core.reasons import UNTRUSTED_DATA, Hold, Reason
 from qscaler.core.workload import Workload, WorkloadRef
 from qscaler.errors import SourceError
-from qscaler.outcome import CycleReport, Outcome
+from qscaler.outcome import CycleReport, Outcome, in_force
 from qscaler.record.event_sink import EventSink, NoEvents
 from qscaler.record.metrics import Metrics
 
@@ -64,31 +63,21 @@ class OutcomeRecorder:
         self.events = events or NoEvents()
         self.wall_clock = wall_clock
         self.last_report: CycleReport | None = None
-        self._held: dict[WorkloadRef, set[str]] = {}
-        self._decision_labels: dict[WorkloadRef, set[tuple[str, str]]] = {}
-        self._queue_states: set[WorkloadRef] = set()
+        self._known: set[WorkloadRef] = set()  # with a decision counter or a log run
         self._polled: set[tuple[str, str]] = set()  # (broker, vhost) with a last-poll series
         self._read: set[tuple[str, str]] = set()  # (broker, vhost) read in the cycle under way
         self._failing: dict[tuple[str, str], int] = {}  # (broker, vhost) -> failed reads in a row
-        self._series: dict[WorkloadRef, _WorkloadSeries] = {}
 
     # --- Recorder protocol ---
 
     def outcome(self, outcome: Outcome) -> None:
-        """Report one workload's outcome."""
-        m, series = self.metrics, self._series_of(outcome.ref)
-        series.set(m.spec_replicas, outcome.workload.replicas)
-        series.set(m.binding_valid, 0 if outcome.policy is None else 1)
-        if outcome.policy is not None:
-            series.set(m.replicas_min, outcome.policy.min_replicas)
-            series.set(m.replicas_max, outcome.policy.max_replicas)
-            dry = (
-                self.dry_run or outcome.policy.mode is Mode.DRY_RUN or outcome.held is Hold.DRY_RUN
-            )
-            series.set(m.dry_run, 1 if dry else 0)
-        if outcome.observation is not None and outcome.decision is not None:
-            self._observation(outcome, outcome.decision)
-        self._set_held(outcome)
+        """Count one workload's decision and write its Events and logs; its
+        gauges are built at scrape time from the cycle's report."""
+        self._known.add(outcome.ref)
+        decision = outcome.decision
+        if outcome.observation is not None and decision is not None:
+            direction, reason = decision.direction.value, decision.reason.value
+            self.metrics.decisions.labels(*_labels(outcome.ref), direction, reason).inc()
         self._events_and_logs(outcome)
 
     def source_read(
@@ -119,7 +108,8 @@ class OutcomeRecorder:
             )
 
     def cycle(self, report: CycleReport) -> None:
-        """Loop health, workload counts, and removal of departed workloads' series.
+        """Show the report's per-workload gauges; loop health, workload counts,
+        and removal of departed workloads' decision counters.
 
         A follower evaluates nothing, so it exports no per-workload or per-vhost
         view and counts 0 workloads: after losing the Lease, a process must not
@@ -127,96 +117,31 @@ class OutcomeRecorder:
         "polls stale" alert and double the leader's series on a dashboard).
         """
         self.last_report = report
+        self.metrics.per_workload.show(report, self.dry_run)
         self.metrics.leader.set(1 if report.leader else 0)
         self.metrics.cycle_seconds.observe(max(0.0, report.finished_at - report.started_at))
         self.metrics.last_cycle.set(self.wall_clock())
         read, self._read = self._read, set()  # a follower reads nothing
         self.metrics.workloads.set(len(report.outcomes))
         self.metrics.invalid_bindings.set(sum(1 for o in report.outcomes if o.policy is None))
-        self._remove_departed({o.ref for o in report.outcomes})
+        self._forget_departed({o.ref for o in report.outcomes})
         for key in self._polled - read:  # no binding reads it any more
             _remove(self.metrics.last_poll, key)
         self._polled &= read
         self.events.flush()
         self._failing = {v: n for v, n in self._failing.items() if v in read}
 
-    # --- metrics ---
+    def _forget_departed(self, present: set[WorkloadRef]) -> None:
+        """A departed workload's decision counters and log runs go with it.
 
-    def _observation(self, outcome: Outcome, decision: Decision) -> None:
-        m, series = self.metrics, self._series_of(outcome.ref)
-        observation = outcome.observation
-        assert observation is not None
-        series.set(m.replicas_current, decision.current)
-        series.set(m.replicas_desired, decision.desired)
-        if outcome.plan is not None and in_force(outcome):
-            series.set(m.replicas_applied, outcome.plan.applied)
-        direction, reason = decision.direction.value, decision.reason.value
-        series.inc(m.decisions, direction, reason)
-        self._decision_labels.setdefault(outcome.ref, set()).add(
-            (decision.direction.value, decision.reason.value)
-        )
-        if decision.reason in UNTRUSTED_DATA:
-            return  # keep the last trustworthy queue view rather than zeros
-        if decision.recommended is not None:
-            series.set(m.replicas_recommended, decision.recommended)
-        if decision.backlog is not None:
-            series.set(m.backlog, decision.backlog)
-        d = decision.figures or QueueFigures()
-        series.set(m.queue_messages, d.messages_ready, "ready")
-        series.set(m.queue_messages, d.messages_unacknowledged, "unacknowledged")
-        self._queue_states.add(outcome.ref)
-        series.set(m.consumers, d.consumers)
-        series.set(m.queues_matched, len(observation.queues))
-        if d.publish_rate is not None:
-            series.set(m.publish_rate, d.publish_rate)
-        if d.ack_rate is not None:
-            series.set(m.ack_rate, d.ack_rate)
-        if decision.throughput is not None:
-            series.set(m.throughput, decision.throughput)
-        if d.forecast is not None:
-            series.set(m.forecast_replicas, d.forecast.replicas)
-            series.set(m.forecast_period, d.forecast.period_seconds or 0.0)
-            series.set(m.forecast_trust, d.forecast.trust)
-
-    def _series_of(self, ref: WorkloadRef) -> _WorkloadSeries:
-        series = self._series.get(ref)
-        if series is None:
-            series = self._series[ref] = _WorkloadSeries(_labels(ref))
-        return series
-
-    def _set_held(self, outcome: Outcome) -> None:
-        now_held: set[str] = set()
-        reason = outcome.reason
-        if reason is not None and (reason in HELD_BACK or reason is Reason.WRITE_FAILED):
-            now_held.add(reason.value)  # a refused write holds scaling back too
-        if outcome.held is not None:
-            now_held.add(outcome.held.value)
-        if outcome.plan is not None and outcome.plan.capped_by_hpa:
-            now_held.add(Hold.CAPPED_BY_HPA.value)
-        before = self._held.get(outcome.ref, set())
-        labels, series = _labels(outcome.ref), self._series_of(outcome.ref)
-        for gone in before - now_held:
-            self.metrics.held_back.remove(*labels, gone)
-            series.forget(self.metrics.held_back, gone)
-        for held in now_held:
-            series.set(self.metrics.held_back, 1, held)
-        self._held[outcome.ref] = now_held
-
-    def _remove_departed(self, present: set[WorkloadRef]) -> None:
-        departed = (set(self._held) | set(self._decision_labels) | self._queue_states) - present
-        for ref in departed:
+        Reasons and directions are closed vocabularies, so removing every
+        pair needs no record of which ones were counted."""
+        for ref in self._known - present:
             self._repeats.end(ref)
-            self._series.pop(ref, None)  # removed below: a cached series would not export
-            labels = _labels(ref)
-            for gauge in self.metrics.workload_gauges():
-                _remove(gauge, labels)
-            for state in ("ready", "unacknowledged"):
-                _remove(self.metrics.queue_messages, (*labels, state))
-            for reason in self._held.pop(ref, set()):
-                _remove(self.metrics.held_back, (*labels, reason))
-            for direction, reason in self._decision_labels.pop(ref, set()):
-                _remove(self.metrics.decisions, (*labels, direction, reason))
-            self._queue_states.discard(ref)
+            for direction in Direction:
+                for reason in Reason:
+                    _remove(self.metrics.decisions, (*_labels(ref), direction.value, reason.value))
+        self._known = present
 
     # --- events and logs ---
 
@@ -291,45 +216,6 @@ class _Repeats:
         self._runs.pop(subject, None)
 
 
-class _WorkloadSeries:
-    """One workload's series, each looked up once and set only when its value changes.
-
-    At 2,000 workloads an outcome sets about 16 series; finding each with
-    `labels()` and setting an unchanged value cost a third of a cycle's CPU
-    time (docs/performance.md). A cached series must not outlive its removal:
-    the OutcomeRecorder drops the whole `_WorkloadSeries` when it removes a workload's series,
-    and `forget`s a single one it removes (a reason no longer holding it back).
-    """
-
-    __slots__ = ("_children", "_labels", "_values")
-
-    def __init__(self, labels: tuple[str, ...]) -> None:
-        self._labels = labels
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
-        self._values: dict[tuple[int, tuple[str, ...]], float] = {}
-
-    def set(self, gauge: Gauge, value: float, *more: str) -> None:
-        key = (id(gauge), more)
-        if self._values.get(key) == value:
-            return
-        self._child(gauge, key).set(value)
-        self._values[key] = value
-
-    def forget(self, metric: Gauge | Counter, *more: str) -> None:
-        """After `metric.remove(...)` of this series."""
-        self._children.pop((id(metric), more), None)
-        self._values.pop((id(metric), more), None)
-
-    def inc(self, counter: Counter, *more: str) -> None:
-        self._child(counter, (id(counter), more)).inc()
-
-    def _child(self, metric: Gauge | Counter, key: tuple[int, tuple[str, ...]]) -> Any:
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*self._labels, *key[1])
-        return child
-
-
 def _labels(ref: WorkloadRef) -> tuple[str, str, str]:
     return (ref.namespace, ref.name, ref.kind)
 
@@ -364,14 +250,6 @@ def _fields(outcome: Outcome) -> dict[str, object]:
     if outcome.held is not None:
         fields["held"] = outcome.held.value
     return fields
-
-
-def in_force(outcome: Outcome) -> bool:
-    """Whether the plan's count is what the cluster has now: written this
-    cycle, or nothing to write. "applied" means this, in the metric, the log
-    and /status alike; a held plan is only "planned"."""
-    plan = outcome.plan
-    return plan is not None and (outcome.written or not plan.writes)
 
 
 def _describe_write(outcome: Outcome) -> str:

@@ -13,8 +13,7 @@ from typing import Any
 from qscaler.core.model import Decision, Observation
 from qscaler.core.policy import Policy
 from qscaler.core.reasons import UNTRUSTED_DATA, Reason
-from qscaler.outcome import CycleReport, Outcome
-from qscaler.record.recorder import in_force
+from qscaler.outcome import CycleReport, Outcome, in_force
 
 #: Reasons reported as Warning Events; `qscaler plan` and `status` exit 1 on them.
 WARNING_REASONS = UNTRUSTED_DATA | {Reason.INVALID_BINDING, Reason.WRITE_FAILED}

@@ -12,12 +12,16 @@ wanted to move this cycle.
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from qscaler.bindings_file import StaticCluster
+from qscaler.core.reasons import Reason
 from qscaler.loop import ControlLoop, LoopConfig
+from qscaler.outcome import Outcome
 from qscaler.record.metrics import Metrics
 from qscaler.record.recorder import OutcomeRecorder
+from qscaler.record.workload_gauges import WorkloadGauges
 from tests.harness.memory import RecordingWriter
 from tests.unit.test_loop import Broker, controller, deploy, value
 
@@ -157,3 +161,83 @@ def test_a_dry_run_annotation_marks_its_workload_in_an_active_process() -> None:
     loop.cycle()
     assert value(registry, "qscaler_dry_run", workload="watched", **LABELS) == 1
     assert value(registry, "qscaler_dry_run", workload="live", **LABELS) == 0
+
+
+def test_data_it_distrusts_keeps_the_last_trustworthy_queue_view() -> None:
+    """A vhost that cannot be read shows the queues as last seen, not zeros,
+    beside this cycle's decision; the view goes when the workload does."""
+    broker = Broker({"/": {"q": 30}})
+    loop, registry, _ = controller([deploy("w", replicas=3, queues="q")], broker, RecordingWriter())
+    loop.cycle()
+    broker.down = frozenset({"/"})
+    broker.now += 5
+    report = loop.cycle()
+    assert report.outcomes[0].reason is Reason.SOURCE_ERROR
+    w = {"workload": "w", **LABELS}
+    assert value(registry, "qscaler_queue_messages", state="ready", **w) == 30
+    assert value(registry, "qscaler_backlog_messages", **w) == 30
+    assert value(registry, "qscaler_queues_matched", **w) == 1
+    assert value(registry, "qscaler_replicas_desired", **w) == 3
+    assert value(registry, "qscaler_held_back", reason="SourceError", **w) == 1
+
+    loop.cluster = StaticCluster([])
+    loop.cycle()
+    assert value(registry, "qscaler_queue_messages", state="ready", **w) is None
+
+
+def test_a_scrape_during_a_cycle_shows_the_whole_previous_cycle() -> None:
+    """Per-workload gauges come from the last finished cycle: a scrape never
+    mixes the workloads a cycle has reached with the rest of the previous one."""
+    broker = Broker({"/": {"q": 30}})
+    workloads = [deploy("a", replicas=3, queues="q"), deploy("b", replicas=3, queues="q")]
+    loop, registry, recorder = controller(workloads, broker, RecordingWriter())
+    loop.cycle()
+    seen: list[float | None] = []
+    recorded = recorder.outcome
+
+    def scrape_then_record(outcome: Outcome) -> None:
+        if outcome.ref.name == "b":
+            seen.append(value(registry, "qscaler_replicas_desired", workload="a", **LABELS))
+        recorded(outcome)
+
+    recorder.outcome = scrape_then_record  # type: ignore[method-assign]
+    broker.depths = {"/": {"q": 80}}
+    loop.cycle()
+    assert seen == [3]  # "a" was already decided at 8, but its cycle was not over
+    assert value(registry, "qscaler_replicas_desired", workload="a", **LABELS) == 8
+
+
+def test_a_departed_workload_loses_its_decision_counters_and_others_keep_theirs() -> None:
+    broker = Broker({"/": {"q": 30}})
+    workloads = [deploy("gone", queues="q"), deploy("kept", queues="q")]
+    loop, registry, _ = controller(workloads, broker, RecordingWriter())
+    loop.cycle()
+    counted = {"direction": "up", "reason": "ScaleUp", **LABELS}
+    assert value(registry, "qscaler_decisions_total", workload="gone", **counted) == 1
+    loop.cluster = StaticCluster([workloads[1]])
+    loop.cycle()
+    assert value(registry, "qscaler_decisions_total", workload="gone", **counted) is None
+    assert value(registry, "qscaler_decisions_total", workload="kept", **counted) == 1
+
+
+def test_a_binding_that_turns_invalid_shows_no_decision_of_its_valid_days() -> None:
+    broker = Broker({"/": {"q": 30}})
+    loop, registry, _ = controller([deploy("w", queues="q")], broker, RecordingWriter())
+    loop.cycle()
+    w = {"workload": "w", **LABELS}
+    assert value(registry, "qscaler_replicas_max", **w) == 20
+    loop.cluster = StaticCluster([deploy("w", replicas=3, queues="q", max_replicas="lots")])
+    loop.cycle()
+    assert value(registry, "qscaler_binding_valid", **w) == 0
+    assert value(registry, "qscaler_replicas_spec", **w) == 3
+    for gone in ("qscaler_replicas_desired", "qscaler_replicas_applied", "qscaler_replicas_max"):
+        assert value(registry, gone, **w) is None, gone
+    assert value(registry, "qscaler_dry_run", **w) is None
+
+
+def test_the_workload_gauges_cannot_be_registered_twice() -> None:
+    """The collector names its families, so a second one on the registry is refused."""
+    registry = CollectorRegistry()
+    Metrics(registry)
+    with pytest.raises(ValueError, match="qscaler_replicas_desired"):
+        registry.register(WorkloadGauges())
