@@ -121,6 +121,9 @@ class OutcomeRecorder:
         self.metrics.leader.set(1 if report.leader else 0)
         self.metrics.cycle_seconds.observe(max(0.0, report.finished_at - report.started_at))
         self.metrics.last_cycle.set(self.wall_clock())
+        # The per-vhost last-poll gauge stays a Gauge set at read time: its value
+        # is when a read succeeded, which no report holds, and a failing vhost
+        # keeps its last success across cycles (QscalerPollsStale needs it).
         read, self._read = self._read, set()  # a follower reads nothing
         self.metrics.workloads.set(len(report.outcomes))
         self.metrics.invalid_bindings.set(sum(1 for o in report.outcomes if o.policy is None))

@@ -279,7 +279,7 @@ class _Families:
         messages.add_metric([*labels, "unacknowledged"], figures.messages_unacknowledged)
 
     def all(self) -> Iterator[Metric]:
-        """The families in the order they were once registered in."""
+        """The families, in the order `Metrics` registered them as Gauges."""
         yield self.queue_messages
         yield from (family for family, _ in self.of_the_queues)
         yield from (family for family, _ in self.of_the_cycle)
