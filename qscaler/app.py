@@ -25,7 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from qscaler.bindings_file import load_bindings
 from qscaler.brokers import Broker, load_brokers
-from qscaler.core.binding import DEFAULT_BROKER
+from qscaler.core.defaults import DEFAULT_BROKER
 from qscaler.errors import SettingsError
 from qscaler.loop import AlwaysLeader, ClusterView, ControlLoop, Leadership, LoopConfig, ScaleWriter
 from qscaler.probe import ActivationProbe

@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from qscaler.core.binding import ENABLED_LABEL
+from qscaler.core.annotations import ENABLED_LABEL
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.errors import SettingsError
 from qscaler.manifests import SCALABLE_KINDS, hpa_from, selector_matches, workload_from

@@ -43,7 +43,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from qscaler.core.binding import DEFAULT_BROKER
+from qscaler.core.defaults import DEFAULT_BROKER
 from qscaler.errors import SettingsError
 from qscaler.settings import Settings, parseable_url, read_secret
 

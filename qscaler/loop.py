@@ -27,8 +27,9 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from qscaler.core.actuation import Plan, held_count, hpas_by_target, plan, plan_release
-from qscaler.core.binding import DEFAULT_BROKER, ProcessDefaults, parse_binding
+from qscaler.core.binding import ProcessDefaults, parse_binding
 from qscaler.core.decide import decide
+from qscaler.core.defaults import DEFAULT_BROKER
 from qscaler.core.model import History, Observation
 from qscaler.core.policy import Mode, Policy
 from qscaler.core.reasons import Hold, Reason

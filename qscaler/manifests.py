@@ -11,13 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from qscaler.core.workload import (
-    ORIGINAL_MIN_ANNOTATION,
-    RAISED_MIN_ANNOTATION,
-    Hpa,
-    Workload,
-    WorkloadRef,
-)
+from qscaler.core.annotations import ORIGINAL_MIN_REPLICAS, RAISED_MIN_REPLICAS
+from qscaler.core.workload import Hpa, Workload, WorkloadRef
 
 SCALABLE_KINDS = ("Deployment", "StatefulSet")
 
@@ -59,8 +54,8 @@ def hpa_from(obj: Mapping[str, Any]) -> Hpa | None:
         target=WorkloadRef(namespace, target.get("name", ""), target["kind"]),
         min_replicas=int(spec.get("minReplicas") or 1),
         max_replicas=int(spec.get("maxReplicas") or 1),
-        original_min=_count(annotations.get(ORIGINAL_MIN_ANNOTATION)),
-        raised_min=_count(annotations.get(RAISED_MIN_ANNOTATION)),
+        original_min=_count(annotations.get(ORIGINAL_MIN_REPLICAS)),
+        raised_min=_count(annotations.get(RAISED_MIN_REPLICAS)),
         resource_version=str(metadata.get("resourceVersion", "")),
     )
 

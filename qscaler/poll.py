@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from qscaler.core.binding import DEFAULT_BROKER
+from qscaler.core.defaults import DEFAULT_BROKER
 from qscaler.core.model import VhostSnapshot
 from qscaler.core.policy import Policy
 from qscaler.core.rates import RateSmoother

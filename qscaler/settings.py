@@ -22,7 +22,10 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from qscaler.core.binding import DEFAULT_BROKER, ENABLED_LABEL, ProcessDefaults
+from qscaler.core import defaults
+from qscaler.core.annotations import ENABLED_LABEL
+from qscaler.core.binding import ProcessDefaults
+from qscaler.core.defaults import DEFAULT_BROKER
 from qscaler.errors import SettingsError
 
 _SA_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -63,10 +66,11 @@ class Settings(BaseSettings):
     activation_probe_max_queues: int = Field(1000, ge=1, le=1_000_000)  # per round
 
     # --- policy defaults (annotations override per workload where they can) ---
-    stale_after_seconds: float = Field(60.0, gt=0)
-    fallback_after_failures: int = Field(3, ge=1)
-    default_cooldown_seconds: float = Field(300.0, ge=0)  # backlog mode
-    default_rate_aware_cooldown_seconds: float = Field(30.0, ge=0)  # with target-drain-seconds
+    stale_after_seconds: float = Field(defaults.STALE_AFTER_SECONDS, gt=0)
+    fallback_after_failures: int = Field(defaults.FALLBACK_AFTER_FAILURES, ge=1)
+    default_cooldown_seconds: float = Field(defaults.COOLDOWN_SECONDS, ge=0)  # backlog mode
+    # with target-drain-seconds
+    default_rate_aware_cooldown_seconds: float = Field(defaults.RATE_AWARE_COOLDOWN_SECONDS, ge=0)
 
     # --- Kubernetes ---
     kubeconfig: Path | None = None

@@ -5,100 +5,73 @@ problem instead of stopping at the first, so one Event tells the user all they
 must fix, and each problem names the annotation, the value and what would be
 valid. A `BindingError` concerns this workload only: the loop reports it and
 keeps scaling every other workload.
+
+What each annotation is (key, valid values, default, converter) is a row of
+`qscaler.core.annotations`; `parse_binding` is one loop over those rows. This
+module adds only what one row cannot say: the queues, bound to the vhost and
+broker read before them; the broker, one of the brokers file's; the cooldown's
+default, which depends on the mode and the settings; and the checks that
+compare two annotations.
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 
 import regex
 
-from qscaler.core.durations import parse_duration
-from qscaler.core.policy import (
-    Aggregate,
-    CountMode,
-    ForecastMode,
-    Mode,
-    Policy,
-    QueueSelector,
-    StepLimit,
+from qscaler.core import defaults as d
+from qscaler.core.annotations import (
+    ANNOTATIONS,
+    BROKER,
+    COOLDOWN,
+    ENABLED_LABEL,
+    FALLBACK_REPLICAS,
+    KNOWN,
+    MAX_PATTERN_LENGTH,
+    MAX_QUEUE_NAME_BYTES,
+    MAX_REPLICAS,
+    MESSAGES_PER_REPLICA,
+    MIN_REPLICAS,
+    PREFIX,
+    QUEUES,
+    TARGET_DRAIN_SECONDS,
+    VHOST,
+    Annotation,
+    read_order,
 )
+from qscaler.core.policy import Policy, QueueSelector
 from qscaler.errors import BindingError
 
-PREFIX = "qscaler.io/"
-#: The label a workload carries to opt in (filtered server-side by the watch).
-ENABLED_LABEL = PREFIX + "enabled"
-
-QUEUES = PREFIX + "queues"
-VHOST = PREFIX + "vhost"
-MESSAGES_PER_REPLICA = PREFIX + "messages-per-replica"
-MIN_REPLICAS = PREFIX + "min-replicas"
-MAX_REPLICAS = PREFIX + "max-replicas"
-COOLDOWN = PREFIX + "cooldown"
-COUNT = PREFIX + "count"
-AGGREGATE = PREFIX + "aggregate"
-ACTIVATION_MESSAGES = PREFIX + "activation-messages"
-TARGET_DRAIN_SECONDS = PREFIX + "target-drain-seconds"
-SCALE_UP_LIMIT = PREFIX + "scale-up-limit"
-SCALE_DOWN_LIMIT = PREFIX + "scale-down-limit"
-FALLBACK_REPLICAS = PREFIX + "fallback-replicas"
-MODE = PREFIX + "mode"
-TOLERANCE = PREFIX + "tolerance"
-RATE_WINDOW = PREFIX + "rate-window"
-STANDING_WAIT = PREFIX + "standing-wait"
-SURGE_THRESHOLD = PREFIX + "surge-threshold"
-FORECAST = PREFIX + "forecast"
-BROKER = PREFIX + "broker"
-#: The broker of workloads without `qscaler.io/broker`: the one QSCALER_* settings describe.
-DEFAULT_BROKER = "default"
-
-KNOWN = (
-    QUEUES, VHOST, MESSAGES_PER_REPLICA, MIN_REPLICAS, MAX_REPLICAS, COOLDOWN, COUNT,
-    AGGREGATE, ACTIVATION_MESSAGES, TARGET_DRAIN_SECONDS, SCALE_UP_LIMIT, SCALE_DOWN_LIMIT,
-    FALLBACK_REPLICAS, MODE, TOLERANCE, RATE_WINDOW, STANDING_WAIT, SURGE_THRESHOLD, FORECAST,
-    BROKER,
-)  # fmt: skip
 #: Keys under the prefix that are not policy (the opt-in label, when someone
 #: also writes it as an annotation).
 _IGNORED = frozenset({ENABLED_LABEL})
-
-#: RabbitMQ refuses queue names longer than 255 bytes.
-MAX_QUEUE_NAME_BYTES = 255
-#: Sanity bounds: values beyond them are typos, not intentions.
-MAX_REPLICAS_BOUND = 100_000
-MAX_DURATION_SECONDS = 7 * 24 * 3600.0
-MAX_PATTERN_LENGTH = 1000
-
-_WHOLE = re.compile(r"\d{1,9}")
-_NUMBER = re.compile(r"\d{1,12}(?:\.\d{1,9})?")
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
 class ProcessDefaults:
     """Process-wide policy knobs that come from settings, not annotations."""
 
-    stale_after_seconds: float = 60.0
-    fallback_after_failures: int = 3
-    default_cooldown_seconds: float = 300.0  # backlog mode
-    #: Rate-aware mode sizes for an averaged arrival rate and keeps busy
-    #: replicas while a queue drains (decide's Draining step), so it needs a
-    #: much shorter window to be stable: 30 s measured best in the benchmark.
-    default_rate_aware_cooldown_seconds: float = 30.0
+    stale_after_seconds: float = d.STALE_AFTER_SECONDS
+    fallback_after_failures: int = d.FALLBACK_AFTER_FAILURES
+    default_cooldown_seconds: float = d.COOLDOWN_SECONDS  # backlog mode
+    default_rate_aware_cooldown_seconds: float = d.RATE_AWARE_COOLDOWN_SECONDS
     #: The brokers a workload may name (`qscaler.io/broker`).
-    brokers: tuple[str, ...] = (DEFAULT_BROKER,)
+    brokers: tuple[str, ...] = (d.DEFAULT_BROKER,)
 
 
 class _Reader:
-    """Reads one annotation at a time, remembering every problem."""
+    """Reads one annotation at a time, remembering every problem and value."""
 
-    def __init__(self, annotations: Mapping[str, str]) -> None:
+    def __init__(self, annotations: Mapping[str, str], defaults: ProcessDefaults) -> None:
         self.annotations = annotations
+        self.defaults = defaults
         self.problems: list[str] = []
+        #: What each annotation read so far gave (its default when absent or invalid).
+        self.values: dict[str, Any] = {}
 
     def raw(self, key: str) -> str | None:
         value = self.annotations.get(key)
@@ -107,94 +80,153 @@ class _Reader:
     def problem(self, key: str, value: str, valid: str) -> None:
         self.problems.append(f'{key} "{_shorten(value)}" {valid}')
 
-    def get(self, key: str, default: _T, convert: Callable[[str], _T | None], valid: str) -> _T:
-        value = self.raw(key)
-        if value is None:
-            return default
-        converted = convert(value)
-        if converted is None:
-            self.problem(key, value, valid)
-            return default
-        return converted
-
 
 def parse_binding(
     annotations: Mapping[str, str], defaults: ProcessDefaults = ProcessDefaults()
 ) -> Policy:
-    """The policy the annotations describe, or `BindingError` listing every problem."""
-    r = _Reader(annotations)
+    """The policy the annotations describe, or `BindingError` listing every problem.
+
+    Each row is read in the table's read order, keeping its default when the
+    value is invalid so that the checks after it still compare values, and
+    every problem is reported in that order.
+    """
+    r = _Reader(annotations, defaults)
     _check_unknown_keys(r)
-    vhost = r.get(VHOST, "/", _non_empty, "is not a vhost name: it must not be empty")
-    queues = _parse_queues(r, vhost, _broker(r, defaults.brokers))
-    mpr = r.get(MESSAGES_PER_REPLICA, None, _positive_number, "is not a number above 0")
-    drain = r.get(
-        TARGET_DRAIN_SECONDS, None, _positive_duration,
-        "is not a duration above 0 (for example 60, 60s or 2m)",
-    )  # fmt: skip
+    for row in _READ_ORDER:
+        r.values[row.key] = _RULES.get(row.key, _read)(r, row)
+        check = _CHECKS.get(row.key)
+        if check is not None:
+            check(r)
+    if r.problems:
+        raise BindingError(r.problems)
+    fields = {row.field: r.values[row.key] for row in ANNOTATIONS if row.field is not None}
+    return Policy(
+        **fields,
+        stale_after_seconds=defaults.stale_after_seconds,
+        fallback_after_failures=defaults.fallback_after_failures,
+    )
+
+
+def _read(r: _Reader, row: Annotation) -> object:
+    return _converted(r, row, row.default)
+
+
+def _converted(r: _Reader, row: Annotation, default: object) -> object:
+    """The row's value, or `default` when absent (and when invalid, with its problem)."""
+    value = r.raw(row.key)
+    if value is None or row.convert is None:
+        return default
+    converted = row.convert(value)
+    if converted is None:
+        r.problem(row.key, value, row.invalid)
+        return default
+    return converted
+
+
+def _cooldown(r: _Reader, row: Annotation) -> object:
+    """The cooldown's default is a setting, and rate-aware mode has its own."""
+    rate_aware = r.values[TARGET_DRAIN_SECONDS] is not None
+    return _converted(
+        r,
+        row,
+        r.defaults.default_rate_aware_cooldown_seconds
+        if rate_aware
+        else r.defaults.default_cooldown_seconds,
+    )
+
+
+def _broker(r: _Reader, row: Annotation) -> str:
+    """A broker the brokers file names; a near miss gets a "did you mean"."""
+    name = r.raw(BROKER)
+    if name is None:
+        return d.DEFAULT_BROKER
+    known = r.defaults.brokers
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(known))}"
+        r.problem(BROKER, name, f"{row.invalid}; {hint}")
+        return d.DEFAULT_BROKER
+    return name
+
+
+def _queues(r: _Reader, row: Annotation) -> QueueSelector:
+    """The queue names and `re:` patterns, bound to the vhost and broker read before."""
+    vhost, broker = r.values[VHOST], r.values[BROKER]
+    value = r.raw(QUEUES)
+    if value is None:
+        r.problems.append(f"{QUEUES} is required: {row.value}")
+        return QueueSelector(vhost=vhost, broker=broker)
+    names: list[str] = []
+    patterns: list[regex.Pattern[str]] = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        if entry.startswith("re:"):
+            pattern = _compile(r, entry)
+            if pattern is not None and pattern.pattern not in [p.pattern for p in patterns]:
+                patterns.append(pattern)
+        elif len(entry.encode()) > MAX_QUEUE_NAME_BYTES:
+            r.problem(QUEUES, entry, f"is longer than RabbitMQ's {MAX_QUEUE_NAME_BYTES} bytes")
+        elif entry not in names:
+            names.append(entry)
+    if not names and not patterns and not r.problems:
+        r.problem(QUEUES, value, "names no queue: give at least one name or re:<regex>")
+    return QueueSelector(vhost, tuple(names), tuple(patterns), broker)
+
+
+def _compile(r: _Reader, entry: str) -> regex.Pattern[str] | None:
+    source = entry[3:]
+    if not source or len(source) > MAX_PATTERN_LENGTH:
+        r.problem(QUEUES, entry, f"needs a regular expression of 1 to {MAX_PATTERN_LENGTH} chars")
+        return None
+    try:
+        return regex.compile(source, regex.VERSION0)
+    except (regex.error, OverflowError, RecursionError, ValueError) as exc:
+        r.problem(QUEUES, entry, f"is not a valid regular expression ({exc})")
+        return None
+
+
+def _sizing_given(r: _Reader) -> None:
+    """Backlog mode needs messages per replica, rate-aware mode a drain time: one of them."""
     if r.raw(MESSAGES_PER_REPLICA) is None and r.raw(TARGET_DRAIN_SECONDS) is None:
         r.problems.append(
             f"{MESSAGES_PER_REPLICA} is required unless {TARGET_DRAIN_SECONDS} is set"
         )
-    min_r = r.get(MIN_REPLICAS, 1, _whole_upto(MAX_REPLICAS_BOUND), _whole_msg(0))
-    max_r = r.get(MAX_REPLICAS, 10, _whole_upto(MAX_REPLICAS_BOUND), _whole_msg(1))
-    if max_r == 0 and r.raw(MAX_REPLICAS) is not None:
+
+
+def _bounds_ordered(r: _Reader) -> None:
+    """At least one replica at most, and no more at least than at most."""
+    low, high = r.values[MIN_REPLICAS], r.values[MAX_REPLICAS]
+    if high == 0 and r.raw(MAX_REPLICAS) is not None:
         r.problem(MAX_REPLICAS, "0", "must be at least 1")
-    elif min_r > max_r:
-        r.problems.append(f"{MIN_REPLICAS} {min_r} > {MAX_REPLICAS} {max_r}")
-    fallback = r.get(FALLBACK_REPLICAS, None, _whole_upto(MAX_REPLICAS_BOUND), _whole_msg(0))
-    if fallback is not None and not min_r <= fallback <= max_r:
+    elif low > high:
+        r.problems.append(f"{MIN_REPLICAS} {low} > {MAX_REPLICAS} {high}")
+
+
+def _fallback_within_bounds(r: _Reader) -> None:
+    """A fallback outside the bounds could never be held."""
+    low, high = r.values[MIN_REPLICAS], r.values[MAX_REPLICAS]
+    fallback = r.values[FALLBACK_REPLICAS]
+    if fallback is not None and not low <= fallback <= high:
         r.problems.append(
-            f"{FALLBACK_REPLICAS} {fallback} is outside [{MIN_REPLICAS} {min_r}, "
-            f"{MAX_REPLICAS} {max_r}]"
+            f"{FALLBACK_REPLICAS} {fallback} is outside [{MIN_REPLICAS} {low}, "
+            f"{MAX_REPLICAS} {high}]"
         )
-    default_cooldown = (
-        defaults.default_cooldown_seconds
-        if drain is None
-        else defaults.default_rate_aware_cooldown_seconds
-    )
-    policy = Policy(
-        queues=queues,
-        messages_per_replica=mpr,
-        target_drain_seconds=drain,
-        min_replicas=min_r,
-        max_replicas=max_r,
-        cooldown_seconds=r.get(
-            COOLDOWN,
-            default_cooldown,
-            _duration,
-            "is not a duration (for example 300, 300s, 5m, 1h30m; at most 7 days)",
-        ),
-        count=r.get(COUNT, CountMode.ALL, _enum(CountMode), _one_of(CountMode)),
-        aggregate=r.get(AGGREGATE, Aggregate.SUM, _enum(Aggregate), _one_of(Aggregate)),
-        activation_messages=r.get(
-            ACTIVATION_MESSAGES, 0.0, _non_negative_number, "is not a number of messages (≥ 0)"
-        ),
-        scale_up_limit=r.get(SCALE_UP_LIMIT, None, _step_limit(1000), _limit_msg(1000)),
-        scale_down_limit=r.get(SCALE_DOWN_LIMIT, None, _step_limit(100), _limit_msg(100)),
-        fallback_replicas=fallback,
-        mode=r.get(MODE, Mode.ACTIVE, _enum(Mode), _one_of(Mode)),
-        tolerance=r.get(
-            TOLERANCE, 0.1, _fraction, "is not a fraction between 0 and 0.9 (or 0% to 90%)"
-        ),
-        rate_window_seconds=r.get(
-            RATE_WINDOW, 30.0, _duration, "is not a duration (for example 0, 30s, 2m)"
-        ),
-        standing_wait_seconds=r.get(
-            STANDING_WAIT, 10.0, _duration, "is not a duration (for example 0, 10s)"
-        ),
-        surge_threshold=r.get(
-            SURGE_THRESHOLD,
-            2.0,
-            _surge_percent,
-            "is not a percentage above 100% (for example 200%)",
-        ),
-        forecast=r.get(FORECAST, ForecastMode.ON, _enum(ForecastMode), _one_of(ForecastMode)),
-        stale_after_seconds=defaults.stale_after_seconds,
-        fallback_after_failures=defaults.fallback_after_failures,
-    )
-    if r.problems:
-        raise BindingError(r.problems)
-    return policy
+
+
+_READ_ORDER = read_order()
+#: Rows whose value depends on more than their own text.
+_RULES: dict[str, Callable[[_Reader, Annotation], object]] = {
+    QUEUES: _queues,
+    BROKER: _broker,
+    COOLDOWN: _cooldown,
+}
+#: Checks run right after their row, comparing it with the rows read before.
+_CHECKS: dict[str, Callable[[_Reader], None]] = {
+    TARGET_DRAIN_SECONDS: _sizing_given,
+    MAX_REPLICAS: _bounds_ordered,
+    FALLBACK_REPLICAS: _fallback_within_bounds,
+}
 
 
 def _check_unknown_keys(r: _Reader) -> None:
@@ -249,145 +281,5 @@ def _edits(a: str, b: str) -> int:
     return previous[-1]
 
 
-def _broker(r: _Reader, known: tuple[str, ...]) -> str:
-    name = r.raw(BROKER)
-    if name is None:
-        return DEFAULT_BROKER
-    if name not in known:
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f"did you mean {close[0]}?" if close else f"known: {', '.join(sorted(known))}"
-        r.problem(BROKER, name, f"is not a broker of the brokers file; {hint}")
-        return DEFAULT_BROKER
-    return name
-
-
-def _parse_queues(r: _Reader, vhost: str, broker: str) -> QueueSelector:
-    value = r.raw(QUEUES)
-    if value is None:
-        r.problems.append(f"{QUEUES} is required: a comma-separated list of queue names")
-        return QueueSelector(vhost=vhost, broker=broker)
-    names: list[str] = []
-    patterns: list[regex.Pattern[str]] = []
-    for entry in (e.strip() for e in value.split(",")):
-        if not entry:
-            continue
-        if entry.startswith("re:"):
-            pattern = _compile(r, entry)
-            if pattern is not None and pattern.pattern not in [p.pattern for p in patterns]:
-                patterns.append(pattern)
-        elif len(entry.encode()) > MAX_QUEUE_NAME_BYTES:
-            r.problem(QUEUES, entry, f"is longer than RabbitMQ's {MAX_QUEUE_NAME_BYTES} bytes")
-        elif entry not in names:
-            names.append(entry)
-    if not names and not patterns and not r.problems:
-        r.problem(QUEUES, value, "names no queue: give at least one name or re:<regex>")
-    return QueueSelector(vhost, tuple(names), tuple(patterns), broker)
-
-
-def _compile(r: _Reader, entry: str) -> regex.Pattern[str] | None:
-    source = entry[3:]
-    if not source or len(source) > MAX_PATTERN_LENGTH:
-        r.problem(QUEUES, entry, f"needs a regular expression of 1 to {MAX_PATTERN_LENGTH} chars")
-        return None
-    try:
-        return regex.compile(source, regex.VERSION0)
-    except (regex.error, OverflowError, RecursionError, ValueError) as exc:
-        r.problem(QUEUES, entry, f"is not a valid regular expression ({exc})")
-        return None
-
-
 def _shorten(value: str, limit: int = 80) -> str:
     return value if len(value) <= limit else value[: limit - 1] + "…"
-
-
-def _non_empty(value: str) -> str | None:
-    return value or None
-
-
-def _positive_number(value: str) -> float | None:
-    n = _non_negative_number(value)
-    return n if n is not None and n > 0 else None
-
-
-def _non_negative_number(value: str) -> float | None:
-    return float(value) if _NUMBER.fullmatch(value) else None
-
-
-def _fraction(value: str) -> float | None:
-    """0.1 or 10%: the limits and the surge threshold take `%`, so this does too."""
-    if value.endswith("%"):
-        percent = _non_negative_number(value[:-1].strip())
-        n = None if percent is None else percent / 100
-    else:
-        n = _non_negative_number(value)
-    return n if n is not None and n <= 0.9 else None
-
-
-def _whole_upto(bound: int) -> Callable[[str], int | None]:
-    def convert(value: str) -> int | None:
-        return int(value) if _WHOLE.fullmatch(value) and int(value) <= bound else None
-
-    return convert
-
-
-def _whole_msg(least: int) -> str:
-    return f"is not a whole number between {least} and {MAX_REPLICAS_BOUND}"
-
-
-def _duration(value: str) -> float | None:
-    seconds = parse_duration(value)
-    return seconds if seconds is not None and seconds <= MAX_DURATION_SECONDS else None
-
-
-def _positive_duration(value: str) -> float | None:
-    seconds = _duration(value)
-    return seconds if seconds is not None and seconds > 0 else None
-
-
-def _enum(kind: type[_T]) -> Callable[[str], _T | None]:
-    """A value of `kind`, whatever its case and separators: `dry-run`,
-    `dry_run` and `DryRun` (the reason's spelling) are one mode."""
-
-    def convert(value: str) -> _T | None:
-        wanted = _plain(value)
-        for member in kind:  # type: ignore[attr-defined]
-            if _plain(member.value) == wanted:
-                return member  # type: ignore[no-any-return]
-        return None
-
-    return convert
-
-
-def _plain(word: str) -> str:
-    return word.lower().replace("-", "").replace("_", "")
-
-
-def _one_of(kind: type[Mode] | type[CountMode] | type[Aggregate] | type[ForecastMode]) -> str:
-    return "is not one of " + ", ".join(m.value for m in kind)
-
-
-def _step_limit(max_percent: float) -> Callable[[str], StepLimit | None]:
-    def convert(value: str) -> StepLimit | None:
-        if value.endswith("%"):
-            percent = _positive_number(value[:-1].strip())
-            if percent is None or percent > max_percent:
-                return None
-            return StepLimit(percent=percent)
-        whole = _whole_upto(MAX_REPLICAS_BOUND)(value)
-        return StepLimit(replicas=whole) if whole else None
-
-    return convert
-
-
-def _surge_percent(value: str) -> float | None:
-    if not value.endswith("%"):
-        return None
-    percent = _positive_number(value[:-1].strip())
-    return percent / 100 if percent is not None and 100 < percent <= 10_000 else None
-
-
-def _limit_msg(max_percent: float) -> str:
-    return (
-        f"is not a replica count (a whole number ≥ 1) or a percentage "
-        f"(above 0% and at most {max_percent:g}%)"
-    )

@@ -2,8 +2,9 @@
 
 The policy is what the annotations on a Deployment say, after parsing
 (`qscaler.core.binding`), plus the process-wide defaults that users rarely
-change. It is frozen: a cycle never edits a policy, it parses a new one when
-the annotations change.
+change. Its defaults are those of `qscaler.core.defaults`, as the parser's
+are. It is frozen: a cycle never edits a policy, it parses a new one when the
+annotations change.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 import regex
+
+from qscaler.core import defaults as d
 
 
 class CountMode(StrEnum):
@@ -89,7 +92,7 @@ class QueueSelector:
     vhost: str
     names: tuple[str, ...] = ()
     patterns: tuple[regex.Pattern[str], ...] = ()
-    broker: str = "default"  # a name from the brokers file (qscaler.brokers)
+    broker: str = d.DEFAULT_BROKER  # a name from the brokers file (qscaler.brokers)
 
     def describe(self) -> str:
         """The selector as the user wrote it, for tables and Events."""
@@ -104,26 +107,30 @@ class Policy:
     queues: QueueSelector
     messages_per_replica: float | None = None
     target_drain_seconds: float | None = None
-    min_replicas: int = 1
-    max_replicas: int = 10
-    cooldown_seconds: float = 300.0
-    count: CountMode = CountMode.ALL
-    aggregate: Aggregate = Aggregate.SUM
-    activation_messages: float = 0.0
+    min_replicas: int = d.MIN_REPLICAS
+    max_replicas: int = d.MAX_REPLICAS
+    cooldown_seconds: float = d.COOLDOWN_SECONDS
+    count: CountMode = CountMode(d.COUNT)  # noqa: RUF009 - an enum member is immutable
+    aggregate: Aggregate = Aggregate(d.AGGREGATE)  # noqa: RUF009 - an enum member is immutable
+    activation_messages: float = d.ACTIVATION_MESSAGES
     scale_up_limit: StepLimit | None = None
     scale_down_limit: StepLimit | None = None  # the cooldown window is the brake, as in the HPA
     fallback_replicas: int | None = None
-    mode: Mode = Mode.ACTIVE
-    tolerance: float = 0.1
+    mode: Mode = Mode(d.MODE)  # noqa: RUF009 - an enum member is immutable
+    tolerance: float = d.TOLERANCE
     # Rate-aware mode only (see qscaler.core.sizing).
-    rate_window_seconds: float = 30.0  # the publish rate replicas are sized for is averaged over it
-    standing_wait_seconds: float = 10.0  # a queue this many seconds deep keeps replicas busy
-    surge_threshold: float = 2.0  # need ≥ this × current (and the queue agrees): size at once
-    forecast: ForecastMode = ForecastMode.ON  # raise the floor ahead of recurring bursts
+    #: The publish rate replicas are sized for is averaged over this window.
+    rate_window_seconds: float = d.RATE_WINDOW_SECONDS
+    #: A queue this many seconds deep keeps replicas busy.
+    standing_wait_seconds: float = d.STANDING_WAIT_SECONDS
+    #: Need ≥ this × current (and the queue agrees): size at once.
+    surge_threshold: float = d.SURGE_THRESHOLD
+    #: Raise the floor ahead of recurring bursts.
+    forecast: ForecastMode = ForecastMode(d.FORECAST)  # noqa: RUF009 - an enum member is immutable
     # Process-wide knobs (settings, not annotations).
-    stale_after_seconds: float = 60.0
-    fallback_after_failures: int = 3
-    limit_window_seconds: float = 60.0
+    stale_after_seconds: float = d.STALE_AFTER_SECONDS
+    fallback_after_failures: int = d.FALLBACK_AFTER_FAILURES
+    limit_window_seconds: float = d.LIMIT_WINDOW_SECONDS
 
     @property
     def rate_aware(self) -> bool:

@@ -11,13 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-#: Annotation qscaler writes on an HPA whose floor it raised: the floor to
-#: restore when the queue demand falls back or the workload opts out.
-ORIGINAL_MIN_ANNOTATION = "qscaler.io/original-min-replicas"
-#: Annotation qscaler writes next to it: the floor it set. A minReplicas that
-#: differs from it was edited by someone else, and becomes the new original.
-RAISED_MIN_ANNOTATION = "qscaler.io/raised-min-replicas"
-
 
 @dataclass(frozen=True, slots=True, order=True)
 class WorkloadRef:

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from qscaler.core.binding import BROKER, DEFAULT_BROKER
+from qscaler.core.annotations import BROKER
+from qscaler.core.defaults import DEFAULT_BROKER
 from qscaler.importer.keda_map import Conversion, check
 
 

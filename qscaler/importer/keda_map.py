@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from qscaler.core import binding as b
+from qscaler.core import annotations as ann
+from qscaler.core.binding import ProcessDefaults, parse_binding
+from qscaler.core.defaults import DEFAULT_BROKER
 from qscaler.errors import BindingError
 from qscaler.importer import keda_behavior, keda_sizing
 from qscaler.importer.keda_objects import (
@@ -128,17 +130,17 @@ def _queues(rabbit: list[RabbitTrigger], out: Conversion) -> list[RabbitTrigger]
             )
     out.where, out.host = first.where, first.host
     names = [f"re:{t.queue}" if t.use_regex else t.queue for t in kept]
-    out.annotations[b.QUEUES] = ",".join(dict.fromkeys(names))
+    out.annotations[ann.QUEUES] = ",".join(dict.fromkeys(names))
     out.carried.append(
         "queues " + ", ".join(f"{n} (trigger {t.index})" for n, t in zip(names, kept, strict=True))
     )
     if first.vhost != "/":
-        out.annotations[b.VHOST] = first.vhost
+        out.annotations[ann.VHOST] = first.vhost
     out.carried.append(f"vhost {first.vhost} from " + ("vhostName or host" if first.host else
                        "vhostName (or / when the host is not visible here)"))  # fmt: skip
     _aggregate(kept, out)
     if any(t.exclude_unacked or t.protocol == "amqp" for t in kept):
-        out.annotations[b.COUNT] = "ready"
+        out.annotations[ann.COUNT] = "ready"
         out.carried.append(
             "count ready: excludeUnacknowledged, or the AMQP protocol, which counts ready "
             "messages only"
@@ -151,7 +153,7 @@ def _aggregate(kept: list[RabbitTrigger], out: Conversion) -> None:
     if len(kept) == 1 and regex_ops == {"sum"}:
         return  # qscaler's default aggregate is sum too
     if len(kept) > 1 or regex_ops & {"max", "avg"}:
-        out.annotations[b.AGGREGATE] = "max"
+        out.annotations[ann.AGGREGATE] = "max"
         out.carried.append(
             "aggregate max: the HPA takes the largest of several triggers' replica counts, "
             "which is ceil(largest backlog / value) when the values are equal"
@@ -184,8 +186,8 @@ def _replica_bounds(spec: Mapping[str, Any], out: Conversion) -> tuple[int, int]
             f"{low} while messages arrive"
         )
         low = 0
-    out.annotations[b.MIN_REPLICAS] = str(low)
-    out.annotations[b.MAX_REPLICAS] = str(high)
+    out.annotations[ann.MIN_REPLICAS] = str(low)
+    out.annotations[ann.MAX_REPLICAS] = str(high)
     out.carried.append(f"min-replicas {low}, max-replicas {high} (KEDA's defaults are 0 and 100)")
     return low, high
 
@@ -197,9 +199,9 @@ def _timing(spec: Mapping[str, Any], low: int, high: int, out: Conversion) -> No
     behavior = mapping(hpa.get("behavior"))
     middle = max(1, (low + high) // 2)
     for carried, key in (
-        (keda_behavior.cooldown(spec, behavior, low), b.COOLDOWN),
-        (keda_behavior.limit(behavior, "up", middle), b.SCALE_UP_LIMIT),
-        (keda_behavior.limit(behavior, "down", middle), b.SCALE_DOWN_LIMIT),
+        (keda_behavior.cooldown(spec, behavior, low), ann.COOLDOWN),
+        (keda_behavior.limit(behavior, "up", middle), ann.SCALE_UP_LIMIT),
+        (keda_behavior.limit(behavior, "down", middle), ann.SCALE_DOWN_LIMIT),
     ):
         if carried.value is not None:
             out.annotations[key] = carried.value
@@ -221,10 +223,10 @@ def _fallback(spec: Mapping[str, Any], out: Conversion) -> None:
     fallback = mapping(spec.get("fallback"))
     if not fallback:
         return
-    low, high = int(out.annotations[b.MIN_REPLICAS]), int(out.annotations[b.MAX_REPLICAS])
+    low, high = int(out.annotations[ann.MIN_REPLICAS]), int(out.annotations[ann.MAX_REPLICAS])
     replicas = count(fallback.get("replicas", 0), "spec.fallback.replicas")
     held = min(max(replicas, low), high)
-    out.annotations[b.FALLBACK_REPLICAS] = str(held)
+    out.annotations[ann.FALLBACK_REPLICAS] = str(held)
     clamped = "" if held == replicas else f" (clamped into {low}..{high})"
     out.carried.append(f"fallback-replicas {held}{clamped} from fallback.replicas {replicas}")
     threshold = count(fallback.get("failureThreshold", 3), "spec.fallback.failureThreshold")
@@ -242,7 +244,7 @@ def _fallback(spec: Mapping[str, Any], out: Conversion) -> None:
 
 def _paused(annotations: Mapping[str, Any], out: Conversion) -> None:
     if str(annotations.get(PAUSED, "")).lower() == "true" or PAUSED_REPLICAS in annotations:
-        out.annotations[b.MODE] = "paused"
+        out.annotations[ann.MODE] = "paused"
         out.carried.append("mode paused from " + (PAUSED if PAUSED in annotations else
                                                   PAUSED_REPLICAS))  # fmt: skip
     if PAUSED_REPLICAS in annotations:
@@ -297,9 +299,9 @@ def _hidden_home(key: str) -> str:
     return homes.get(key, "not carried over: qscaler authenticates with a username and password")
 
 
-def check(out: Conversion, brokers: tuple[str, ...] = (b.DEFAULT_BROKER,)) -> None:
+def check(out: Conversion, brokers: tuple[str, ...] = (DEFAULT_BROKER,)) -> None:
     """Parse the translation with qscaler's own parser (knowing `brokers`)."""
     try:
-        b.parse_binding(out.annotations, b.ProcessDefaults(brokers=brokers))
+        parse_binding(out.annotations, ProcessDefaults(brokers=brokers))
     except BindingError as exc:  # the importer's own mistake: say so, do not print it
         out.error = f"internal error, the translation is not valid for qscaler: {exc}"

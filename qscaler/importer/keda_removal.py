@@ -14,7 +14,8 @@ import shlex
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from qscaler.core import binding as b
+from qscaler.core import annotations as ann
+from qscaler.core.defaults import MIN_REPLICAS
 from qscaler.importer.keda_objects import mapping, name_of
 
 if TYPE_CHECKING:
@@ -39,11 +40,11 @@ def removal_plan(so: Mapping[str, Any], out: Conversion) -> list[str]:
         for t in spec.get("triggers") or []
         if mapping(t).get("type") in ("cpu", "memory")
     ]
-    paused = out.annotations.get(b.MODE) == "paused"
+    paused = out.annotations.get(ann.MODE) == "paused"
     steps = [
         "apply the annotations above (mode paused: qscaler holds the count, as KEDA did)"
         if paused
-        else "apply the annotations above together with qscaler.io/mode=dry-run: qscaler "
+        else f"apply the annotations above together with {ann.MODE}=dry-run: qscaler "
         f"decides and reports (`qscaler status`, Events on {target}) while KEDA still scales"
     ]
     if mapping(spec.get("advanced")).get("restoreToOriginalReplicaCount") is True:
@@ -69,7 +70,7 @@ def removal_plan(so: Mapping[str, Any], out: Conversion) -> list[str]:
         steps.append(
             f"at once, re-create the {'/'.join(str(t.get('type')) for t in cpu)} scaling as a "
             f"plain autoscaling/v2 HPA on {target} (min {max(1, _min(out))}, max "
-            f"{out.annotations.get(b.MAX_REPLICAS)}, the trigger's target): qscaler "
+            f"{out.annotations.get(ann.MAX_REPLICAS)}, the trigger's target): qscaler "
             "then raises that HPA's minReplicas by queue depth instead of writing replicas"
         )
     elif not adopted:
@@ -78,11 +79,11 @@ def removal_plan(so: Mapping[str, Any], out: Conversion) -> list[str]:
             "minReplicas by queue depth and restores it when the queue is quiet"
         )
     steps.append(
-        f"kubectl {ns}annotate {target} qscaler.io/mode-: qscaler scales from its next poll"
+        f"kubectl {ns}annotate {target} {ann.MODE}-: qscaler scales from its next poll"
         + (" (when you want it to: KEDA had this workload paused)" if paused else "")
     )
     return [f"{n}. {step}" for n, step in enumerate(steps, start=1)]
 
 
 def _min(out: Conversion) -> int:
-    return int(out.annotations.get(b.MIN_REPLICAS, "1"))
+    return int(out.annotations.get(ann.MIN_REPLICAS, MIN_REPLICAS))

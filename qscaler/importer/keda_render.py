@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from qscaler.core.binding import ENABLED_LABEL
+from qscaler.core.annotations import ENABLED_LABEL
 from qscaler.importer.keda_brokers import brokers_file
 from qscaler.importer.keda_map import Conversion
 from qscaler.importer.keda_objects import KedaObjects

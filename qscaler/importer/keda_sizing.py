@@ -15,7 +15,7 @@ MessageRate. qscaler has two sizing modes per workload:
 
 from __future__ import annotations
 
-from qscaler.core import binding as b
+from qscaler.core import annotations as ann
 from qscaler.importer.keda_trigger import (
     DELIVER_GET_RATE,
     EXPECTED_CONSUMPTION_TIME,
@@ -38,12 +38,15 @@ def size(
     drains: list[float] = []
     for t in triggers:
         _one(t, per_replica, drains, carried, lost)
-    for key, values in ((b.MESSAGES_PER_REPLICA, per_replica), (b.TARGET_DRAIN_SECONDS, drains)):
+    for key, values in (
+        (ann.MESSAGES_PER_REPLICA, per_replica),
+        (ann.TARGET_DRAIN_SECONDS, drains),
+    ):
         if values:
             annotations[key] = f"{min(values):g}"
         if len(set(values)) > 1:  # the most replicas: never fewer than KEDA's largest count
             listed = ", ".join(f"{v:g}" for v in values)
-            carried.append(f"{key.removeprefix(b.PREFIX)} {min(values):g}: the least of {listed}")
+            carried.append(f"{key.removeprefix(ann.PREFIX)} {min(values):g}: the least of {listed}")
     _activation(triggers, annotations, carried, lost)
 
 
@@ -116,7 +119,7 @@ def _activation(
         return
     threshold = min(t.activation for t in counted)
     if threshold:
-        annotations[b.ACTIVATION_MESSAGES] = f"{threshold:g}"
+        annotations[ann.ACTIVATION_MESSAGES] = f"{threshold:g}"
         carried.append(
             f"activation-messages {threshold:g} from activationValue (the lowest of the "
             "triggers: KEDA wakes when any trigger is active)"

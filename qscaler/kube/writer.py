@@ -23,12 +23,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from qscaler.core.actuation import Plan, baseline, plan
-from qscaler.core.workload import (
-    ORIGINAL_MIN_ANNOTATION,
-    RAISED_MIN_ANNOTATION,
-    Hpa,
-    Workload,
-)
+from qscaler.core.annotations import ORIGINAL_MIN_REPLICAS, RAISED_MIN_REPLICAS
+from qscaler.core.workload import Hpa, Workload
 from qscaler.errors import KubeConflict, KubeError, NotLeader
 from qscaler.kube.client import translate, unreachable
 from qscaler.manifests import hpa_from
@@ -112,7 +108,7 @@ class KubeWriter:
         body = {
             "metadata": {
                 "resourceVersion": hpa.resource_version,
-                "annotations": {ORIGINAL_MIN_ANNOTATION: original, RAISED_MIN_ANNOTATION: raised},
+                "annotations": {ORIGINAL_MIN_REPLICAS: original, RAISED_MIN_REPLICAS: raised},
             },
             "spec": {"minReplicas": minimum},
         }

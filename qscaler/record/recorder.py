@@ -25,7 +25,7 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 from qscaler.core.actuation import baseline
-from qscaler.core.binding import DEFAULT_BROKER
+from qscaler.core.defaults import DEFAULT_BROKER
 from qscaler.core.model import Direction
 from qscaler.core.reasons import UNTRUSTED_DATA, Hold, Reason
 from qscaler.core.workload import Workload, WorkloadRef

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from qscaler.core.binding import MESSAGES_PER_REPLICA
+from qscaler.core.annotations import MESSAGES_PER_REPLICA
 from qscaler.errors import ConfigError
 from qscaler.sim.controllers import (
     HPA_STABILIZATION_SECONDS,

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qscaler.core.binding import MAX_REPLICAS, MIN_REPLICAS, PREFIX
+from qscaler.core.annotations import MAX_REPLICAS, MIN_REPLICAS, PREFIX
 from qscaler.errors import ConfigError
 from qscaler.settings import load_settings
 from qscaler.sim import chart

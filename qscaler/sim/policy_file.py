@@ -21,7 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from qscaler.core.binding import PREFIX, parse_binding
+from qscaler.core.annotations import PREFIX
+from qscaler.core.binding import parse_binding
 from qscaler.errors import BindingError, ConfigError
 from qscaler.sim.controllers import Bounds
 from qscaler.sim.qscaler_controller import sim_annotations

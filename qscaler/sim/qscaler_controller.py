@@ -15,7 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from qscaler.core.actuation import Plan
-from qscaler.core.binding import MAX_REPLICAS, MIN_REPLICAS, QUEUES, ProcessDefaults
+from qscaler.core.annotations import MAX_REPLICAS, MIN_REPLICAS, QUEUES
+from qscaler.core.binding import ProcessDefaults
 from qscaler.core.model import QueueStats, VhostSnapshot
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.loop import ControlLoop, LoopConfig, Recorder

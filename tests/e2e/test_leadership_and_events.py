@@ -17,8 +17,9 @@ from kubernetes import client, config
 from prometheus_client import CollectorRegistry
 
 from qscaler.core.actuation import Plan
+from qscaler.core.annotations import ORIGINAL_MIN_REPLICAS
 from qscaler.core.reasons import Hold
-from qscaler.core.workload import ORIGINAL_MIN_ANNOTATION, Hpa, Workload
+from qscaler.core.workload import Hpa, Workload
 from qscaler.kube.cache import ClusterCache
 from qscaler.kube.events import KubeEvents
 from qscaler.kube.lease import LeaseElector
@@ -141,7 +142,7 @@ def test_an_orphaned_hpa_whose_lease_is_lost_before_the_restore_keeps_the_cycle(
     control_plane.autoscaling().patch_namespaced_horizontal_pod_autoscaler(
         "former",
         namespace,
-        {"metadata": {"annotations": {ORIGINAL_MIN_ANNOTATION: "1"}}, "spec": {"minReplicas": 4}},
+        {"metadata": {"annotations": {ORIGINAL_MIN_REPLICAS: "1"}}, "spec": {"minReplicas": 4}},
         _content_type="application/merge-patch+json",
     )
 

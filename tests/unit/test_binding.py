@@ -8,14 +8,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qscaler.core import binding as b
+from qscaler.core import annotations as ann
 from qscaler.core.binding import ProcessDefaults, parse_binding
 from qscaler.core.policy import Aggregate, CountMode, Mode, Policy, StepLimit
 from qscaler.errors import BindingError
 
 
 def parse(**annotations: str) -> Policy:
-    return parse_binding({b.PREFIX + k.replace("_", "-"): v for k, v in annotations.items()})
+    return parse_binding({ann.PREFIX + k.replace("_", "-"): v for k, v in annotations.items()})
 
 
 def problems(**annotations: str) -> tuple[str, ...]:
@@ -80,11 +80,11 @@ def test_rate_aware_defaults() -> None:
 
 def test_rate_aware_cooldown_default_is_its_own_setting() -> None:
     defaults = ProcessDefaults(default_cooldown_seconds=600, default_rate_aware_cooldown_seconds=45)
-    rate_aware = parse_binding({b.QUEUES: "q", b.TARGET_DRAIN_SECONDS: "60"}, defaults)
+    rate_aware = parse_binding({ann.QUEUES: "q", ann.TARGET_DRAIN_SECONDS: "60"}, defaults)
     both = parse_binding(
-        {b.QUEUES: "q", b.TARGET_DRAIN_SECONDS: "60", b.MESSAGES_PER_REPLICA: "5"}, defaults
+        {ann.QUEUES: "q", ann.TARGET_DRAIN_SECONDS: "60", ann.MESSAGES_PER_REPLICA: "5"}, defaults
     )
-    backlog = parse_binding({b.QUEUES: "q", b.MESSAGES_PER_REPLICA: "5"}, defaults)
+    backlog = parse_binding({ann.QUEUES: "q", ann.MESSAGES_PER_REPLICA: "5"}, defaults)
     assert (rate_aware.cooldown_seconds, both.cooldown_seconds) == (45, 45)
     assert backlog.cooldown_seconds == 600
 
@@ -93,7 +93,7 @@ def test_process_defaults_flow_into_the_policy() -> None:
     defaults = ProcessDefaults(
         stale_after_seconds=9, fallback_after_failures=7, default_cooldown_seconds=60
     )
-    p = parse_binding({b.QUEUES: "q", b.MESSAGES_PER_REPLICA: "1"}, defaults)
+    p = parse_binding({ann.QUEUES: "q", ann.MESSAGES_PER_REPLICA: "1"}, defaults)
     assert (p.stale_after_seconds, p.fallback_after_failures, p.cooldown_seconds) == (9, 7, 60)
 
 
@@ -211,7 +211,7 @@ def test_errors_name_the_annotation_the_value_and_what_is_valid(
 
 def test_unknown_annotation_suggests_the_known_one() -> None:
     found = parse_problems(
-        {b.QUEUES: "q", b.MESSAGES_PER_REPLICA: "1", "qscaler.io/max-replica": "4"}
+        {ann.QUEUES: "q", ann.MESSAGES_PER_REPLICA: "1", "qscaler.io/max-replica": "4"}
     )
     assert found == (
         "unknown annotation qscaler.io/max-replica; did you mean qscaler.io/max-replicas?",
@@ -220,9 +220,9 @@ def test_unknown_annotation_suggests_the_known_one() -> None:
 
 def test_other_prefixes_and_the_enabled_key_are_ignored() -> None:
     annotations = {
-        b.QUEUES: "q",
-        b.MESSAGES_PER_REPLICA: "1",
-        b.ENABLED_LABEL: "true",
+        ann.QUEUES: "q",
+        ann.MESSAGES_PER_REPLICA: "1",
+        ann.ENABLED_LABEL: "true",
         "deployment.kubernetes.io/revision": "3",
     }
     assert parse_binding(annotations).queues.names == ("q",)
@@ -253,7 +253,7 @@ values = st.one_of(
     st.from_regex(r"(\d{1,4}[hms]){1,3}", fullmatch=True),
 )
 annotation_maps = st.dictionaries(
-    st.sampled_from([*b.KNOWN, b.PREFIX + "bogus", "other/x"]), values, max_size=len(b.KNOWN)
+    st.sampled_from([*ann.KNOWN, ann.PREFIX + "bogus", "other/x"]), values, max_size=len(ann.KNOWN)
 )
 
 
