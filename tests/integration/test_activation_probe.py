@@ -101,7 +101,7 @@ def test_a_zero_replica_workload_wakes_on_the_probe_before_the_management_api(
     try:
         poll_until("the first cycle", lambda: recorder.cycles)
         reads = management.requests_made
-        broker.publish(vhost, "orders", 7, atomic=True)  # the probe may read mid-publish
+        broker.publish(vhost, "orders", 7, atomic=True)
         assert writer.wrote.wait(timeout=60), "the workload was not woken within 60 s"
     finally:
         runtime.stop_event.set()
@@ -115,7 +115,12 @@ def test_a_zero_replica_workload_wakes_on_the_probe_before_the_management_api(
     assert observation is not None
     assert decision is not None
     assert observation.probed == ("orders",)  # the declare's count, above the API's 0
-    assert (decision.backlog, decision.reason.value) == (7, "ScaleFromZero")
+    # The probe may count the queue while the 7 are still being enqueued: a
+    # transaction's commit is not atomic towards another channel's passive
+    # declare (seen on 4.0.5: a wake on 2). Any count the probe saw wakes it.
+    assert decision.reason.value == "ScaleFromZero"
+    assert decision.backlog is not None
+    assert 1 <= decision.backlog <= 7
     assert probe.queues_probed > 0
 
 
