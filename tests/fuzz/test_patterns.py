@@ -79,8 +79,11 @@ def test_a_catastrophic_pattern_is_an_error_for_its_workload_only(
 
 
 def _slow_run() -> str:
-    """A run of a's long enough that one search takes about 1/20 of the budget
-    on this machine (measured, so the test means the same on a fast one)."""
+    """A run of a's long enough that one search takes 1/10 to 1/5 of the budget
+    on this machine (measured, so the test means the same on a fast one; each
+    extra a doubles the time). Sixty such names add up to 6–12 budgets, a
+    margin that holds when the machine is busier during the calibration than
+    during the test, or the other way round."""
     pattern = regex.compile(CATASTROPHIC)
     for length in range(10, 40):
         started = time.perf_counter()
@@ -88,16 +91,16 @@ def _slow_run() -> str:
             pattern.search("a" * length + "b00", timeout=PATTERN_BUDGET_SECONDS)
         except TimeoutError:
             break
-        if time.perf_counter() - started >= PATTERN_BUDGET_SECONDS / 20:
+        if time.perf_counter() - started >= PATTERN_BUDGET_SECONDS / 10:
             return "a" * length
-    pytest.skip("no run of a's took between 1/20 of the budget and the budget")
+    pytest.skip("no run of a's took between 1/10 of the budget and the budget")
 
 
 def test_the_pattern_budget_covers_all_names_of_the_vhost_together(
     broker: Broker, vhost: str, source: ManagementSource
 ) -> None:
-    """Sixty names that each take ~1/20 of the budget (well under it, so a
-    budget per name never trips) add up to three budgets: the pattern is
+    """Sixty names that each take 1/10 to 1/5 of the budget (well under it, so
+    a budget per name never trips) add up to several budgets: the pattern is
     stopped as too slow instead of stretching the cycle 60 names long. (The
     budget used to apply to each name on its own.)"""
     run = _slow_run()
