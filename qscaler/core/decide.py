@@ -8,20 +8,25 @@ The pipeline, each step recording why it changed the count:
 
     trust the data?  ── no ──▶ hold (or raise to fallback-replicas): never lower
         │ yes
-    learn            rate-aware: per-replica throughput, average arrival rate,
-                     replica start-up time (qscaler.core.rate_aware)
-    recommend        backlog ÷ messages-per-replica, or rate-aware sizing
-                     (sustain + standing queue + drain, or a surge: qscaler.core.sizing)
+    size             the policy's strategy learns and says the need
+                     (qscaler.core.strategies: backlog ÷ messages-per-replica,
+                     rate-aware, or rate-aware with the forecast)
+    recommend        the need in whole replicas
     activation       at 0: wake only above activation-messages;
                      above 0: do not drop to 0 while messages arrive or are in flight
     tolerance        no change when the need is within ±tolerance of the count
-                     (rate-aware: only above it; below, whole replicas round up)
+                     (or only above it, when the strategy says so)
+    raised floor     the strategy's floor, if any (the forecast): only ever raises
     bounds           clamp to [min-replicas, max-replicas]: the recommendation
     scale-up limit   at most N (or N %) more per minute
     stabilization    scale down only to the highest recommendation of the cooldown window
-    draining         rate-aware: no consuming replica leaves while the queue is
-                     deeper than its standing depth
+    kept floor       a scale-down stops at the strategy's floor, if any
+                     (rate-aware: replicas consuming a queue that is still draining)
     scale-down limit at most N (or N %) fewer per minute
+    settle           the strategy learns from the outcome (rate-aware: start-up timing)
+
+No step asks which mode the policy is in: what differs between modes is the
+strategy's (qscaler.core.strategy), and each keeps its own state in `History`.
 
 Clamping before the limits (rather than last) gives the same count and the
 truer reason: a workload held at its min is `AtMin`, not `Stabilizing`.
@@ -37,9 +42,7 @@ import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 
-from qscaler.core import rate_aware
-from qscaler.core.demand import Demand, Sized, backlog_sized, measure, whole_replicas
-from qscaler.core.forecast import Anticipation, anticipate
+from qscaler.core.demand import Demand, Sized, measure, whole_replicas
 from qscaler.core.model import (
     Change,
     Decision,
@@ -48,9 +51,10 @@ from qscaler.core.model import (
     Observation,
     QueueFigures,
 )
-from qscaler.core.policy import ForecastMode, Mode, Policy, StepLimit
+from qscaler.core.policy import Mode, Policy, StepLimit
 from qscaler.core.reasons import Reason
-from qscaler.core.startup import timing
+from qscaler.core.strategies import strategy_for
+from qscaler.core.strategy import Floor
 
 #: Reasons that explain a count that moved, but less far than recommended.
 _LIMITING = frozenset(
@@ -95,16 +99,15 @@ def decide(
         return _untrusted(current, policy, history, now, distrust)
 
     demand = measure(samples.queues, policy)
-    sized, taught = _size(demand, policy, history, current, now)
+    strategy = strategy_for(policy)
+    sizing = strategy.size(demand, policy, history, current, now)
 
     draft = _Draft(current)
-    _recommend(draft, demand, sized)
+    _recommend(draft, demand, sizing.sized)
     _activation(draft, demand, policy, current)
-    if not (policy.rate_aware and draft.value < current):
-        _tolerance(draft, sized.need, policy, current)
-    anticipation, taught = _anticipate(demand, policy, taught, now)
-    if anticipation is not None:
-        _forecast_floor(draft, anticipation, policy)
+    if sizing.tolerance_down or draft.value >= current:
+        _tolerance(draft, sizing.sized.need, policy, current)
+    _floor(draft, sizing.raised_to)
     _bounds(draft, policy)
     recommended = draft.value
     window = (*history.recommendations, (now, recommended))
@@ -112,8 +115,7 @@ def decide(
         _limit_up(draft, policy.scale_up_limit, current, history.changes)
     elif draft.value < current:
         _stabilize(draft, window, policy, current)
-        if policy.rate_aware:
-            _keep_draining(draft, demand, policy, taught, current)
+        _floor(draft, sizing.kept_at)
         _limit_down(draft, policy.scale_down_limit, current, history.changes)
     _bounds(draft, policy)  # again: a window from before max-replicas was lowered
 
@@ -124,37 +126,16 @@ def decide(
         message="; ".join(draft.notes),
         recommended=recommended,
         backlog=demand.backlog,
-        throughput=taught.throughput,
-        figures=_figures(demand, anticipation),
+        throughput=sizing.throughput,
+        figures=_figures(demand, sizing.forecast),
     )
     new_history = replace(
-        taught,
+        sizing.history,
         recommendations=window,
         changes=_with_change(history.changes, now, current, draft.value),
         failures=0,
     )
-    if policy.rate_aware:
-        new_history = replace(
-            new_history,
-            surge_until=sized.surge_until,
-            starting=timing(taught.starting, current, draft.value, now),
-        )
-    return decision, new_history
-
-
-def _size(
-    demand: Demand, policy: Policy, history: History, current: int, now: float
-) -> tuple[Sized, History]:
-    """The need and, in rate-aware mode, the history with what this observation taught."""
-    if not policy.rate_aware:
-        return _backlog_sized(demand, policy), history
-    taught = rate_aware.learn(history, demand, policy, now)
-    return rate_aware.size(demand, policy, history, taught, current, now), taught
-
-
-def _backlog_sized(demand: Demand, policy: Policy) -> Sized:
-    assert policy.messages_per_replica is not None
-    return backlog_sized(demand, policy.messages_per_replica)
+    return decision, strategy.settle(new_history, current, draft.value, now)
 
 
 def _begin(history: History, current: int, now: float) -> History:
@@ -309,24 +290,6 @@ def _stabilize(
         )  # fmt: skip
 
 
-def _keep_draining(
-    draft: _Draft, demand: Demand, policy: Policy, history: History, current: int
-) -> None:
-    """Rate-aware: never remove a consuming replica while messages wait beyond the standing queue.
-
-    A busy replica is not waste: the queued messages need its work either
-    way, and removing it only makes them wait longer for the same bill.
-    """
-    standing = (history.arrival_rate or 0.0) * policy.standing_wait_seconds
-    busy = min(current, demand.consumers)
-    if demand.ready > standing and draft.value < busy:
-        draft.set(
-            busy, Reason.DRAINING,
-            f"{demand.ready} messages queued (standing queue {standing:.0f}): keeping the "
-            f"{busy} consuming replicas until it drains",
-        )  # fmt: skip
-
-
 def _limit_down(
     draft: _Draft, limit: StepLimit | None, current: int, changes: tuple[Change, ...]
 ) -> None:
@@ -375,34 +338,17 @@ def _with_change(
     return (*changes, Change(at=now, before=current, after=desired))
 
 
-def _anticipate(
-    demand: Demand, policy: Policy, taught: History, now: float
-) -> tuple[Anticipation | None, History]:
-    """Rate-aware mode with a known throughput: the forecast's floor, and its taught state."""
-    if policy.forecast is ForecastMode.OFF or not policy.rate_aware or not taught.throughput:
-        return None, taught
-    rate = demand.publish_sample if demand.publish_sample is not None else demand.publish_rate
-    anticipation, state = anticipate(
-        taught.forecast, rate, taught.throughput, taught.startup_seconds, now
-    )
-    return anticipation, replace(taught, forecast=state)
-
-
-def _forecast_floor(draft: _Draft, anticipation: Anticipation, policy: Policy) -> None:
-    """Raise to the forecast's floor (never lower); in shadow mode only say so."""
-    if anticipation.replicas <= draft.value:
+def _floor(draft: _Draft, floor: Floor | None) -> None:
+    """Raise to the strategy's floor (never lower); one not applied is only noted."""
+    if floor is None or floor.replicas <= draft.value:
         return
-    if policy.forecast is ForecastMode.SHADOW:
-        draft.notes.append(f"shadow {anticipation.note}; not applied")
+    if not floor.applied:
+        draft.notes.append(f"{floor.note}; not applied")
         return
-    draft.set(anticipation.replicas, Reason.FORECAST, anticipation.note)
+    draft.set(floor.replicas, floor.reason, floor.note)
 
 
-def _figures(demand: Demand, anticipation: Anticipation | None = None) -> QueueFigures:
-    forecast = None
-    if anticipation is not None:
-        figures = anticipation.forecast
-        forecast = ForecastFigures(anticipation.replicas, figures.trust, figures.period_seconds)
+def _figures(demand: Demand, forecast: ForecastFigures | None) -> QueueFigures:
     return QueueFigures(
         messages_ready=demand.ready,
         messages_unacknowledged=demand.unacknowledged,

@@ -1,13 +1,18 @@
 """Turn a workload's queue samples into one demand figure, and round needs to replicas.
 
-Two ways to size, both pure arithmetic on a `Demand`:
+Every sizing strategy (`qscaler.core.strategy`) sizes from a `Demand`, and
+the rules they share are written here once: idle means 0 (`IDLE`), the
+backlog ÷ messages-per-replica (`backlog_need`, `backlog_sized`), and
+rounding a need to whole replicas. Two ways to size use them:
 
-* backlog mode: `ceil(backlog / messages-per-replica)`, the rule every queue
-  autoscaler shares (KEDA's QueueLength, the original bash script);
-* rate-aware mode (`qscaler.core.sizing`): enough replicas to absorb the
-  publish rate and keep the queue short, using the per-replica throughput the
-  workload has shown. It needs no tuning constant and reacts to the arrival
-  rate before a backlog builds.
+* backlog mode (`qscaler.core.backlog`): `ceil(backlog / messages-per-replica)`,
+  the rule every queue autoscaler shares (KEDA's QueueLength, the original
+  bash script);
+* rate-aware mode (`qscaler.core.rate_aware`, `qscaler.core.sizing`): enough
+  replicas to absorb the publish rate and keep the queue short, using the
+  per-replica throughput the workload has shown. It needs no tuning constant
+  and reacts to the arrival rate before a backlog builds; messages-per-replica,
+  when set, is its floor.
 """
 
 from __future__ import annotations
@@ -75,7 +80,6 @@ class Sized:
 
     need: float | None
     note: str
-    surge_until: float | None = None
 
 
 #: Every mode's first rule: nothing queued, in flight or arriving needs no replica.

@@ -55,23 +55,28 @@ def remembered(history: History) -> Memory | None:
     """The part of a workload's history worth keeping; None before the forecast has any."""
     if history.forecast is None:
         return None
+    learned = history.rate_aware
     return Memory(
         history.forecast,
-        history.throughput,
-        history.throughput_confirmed,
-        history.startup_seconds,
+        learned.throughput,
+        learned.throughput_confirmed,
+        learned.startup_seconds,
     )
 
 
 def seeded(history: History, memory: Memory) -> History:
-    """`history` with what an earlier process learned put back in."""
-    return replace(
-        history,
-        forecast=memory.state,
+    """`history` with what an earlier process learned put back in.
+
+    The forecast's state goes back to `History.forecast`, the two figures to
+    rate-aware mode's own state (`History.rate_aware`), where sizing reads them.
+    """
+    learned = replace(
+        history.rate_aware,
         throughput=memory.throughput,
         throughput_confirmed=memory.throughput_confirmed,
         startup_seconds=memory.startup_seconds,
     )
+    return replace(history, forecast=memory.state, rate_aware=learned)
 
 
 # --- out ---

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from qscaler.core.forecast import ForecastState
+from qscaler.core.rate_aware_state import RateAwareState
 from qscaler.core.reasons import Reason
 
 
@@ -103,60 +104,24 @@ class Change:
 
 
 @dataclass(frozen=True, slots=True)
-class Reading:
-    """The few figures of the previous trusted observation that the next one is compared with.
-
-    Throughput is learned only over an interval whose two ends agree (the
-    same consumers, messages waiting at both); a queue that grew over two
-    intervals in a row is evidence of a surge rather than a burst.
-    """
-
-    at: float
-    consumers: int
-    queued: int  # messages ready: waiting for a consumer
-    rising: bool = False  # queued had grown since the reading before
-
-
-@dataclass(frozen=True, slots=True)
-class Starting:
-    """A scale-up whose replicas have not all started consuming yet.
-
-    When the consumer count reaches `target`, the time since `at` is how long
-    this workload takes to start a replica (the learned start-up time).
-    """
-
-    at: float
-    target: int
-
-
-@dataclass(frozen=True, slots=True)
 class History:
     """What decide() remembers between calls for one workload.
 
     `recommendations` covers the stabilization window, `changes` the rate-limit
     window; both are pruned on every call, so the history stays small.
 
-    Rate-aware mode also learns from what it observes: `throughput` (messages
-    per second one replica processes; `throughput_confirmed` once it was
-    measured on busy consumers rather than only bounded from below),
-    `arrival_rate` (the publish rate averaged over the policy's rate window),
-    `startup_seconds` (how long a new replica takes to start consuming, with
-    `starting` the scale-up being timed), `surge_until` (a surge is being
-    absorbed until then), `last` (the previous observation) and `forecast`
-    (the publish-rate history and trust of qscaler.core.forecast).
+    Each sizing strategy (qscaler.core.strategy) keeps its own frozen state
+    here, which only it reads and writes: `rate_aware` what rate-aware mode
+    has learned (qscaler.core.rate_aware_state), `forecast` the publish-rate
+    history and trust of the forecast (qscaler.core.forecast; None until it
+    first observed). Backlog mode keeps none.
     """
 
     started_at: float | None = None
     recommendations: tuple[tuple[float, int], ...] = ()
     changes: tuple[Change, ...] = ()
     failures: int = 0
-    throughput: float | None = None
-    throughput_confirmed: bool = False
-    arrival_rate: float | None = None
-    startup_seconds: float | None = None
-    starting: Starting | None = None
-    surge_until: float | None = None
-    last: Reading | None = None
+    rate_aware: RateAwareState = field(default_factory=RateAwareState)
     forecast: ForecastState | None = None
 
 

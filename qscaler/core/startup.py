@@ -11,7 +11,7 @@ reports it, so the stats delay is included, as it should be).
 
 from __future__ import annotations
 
-from qscaler.core.model import Starting
+from qscaler.core.rate_aware_state import Starting
 
 #: Weight of a new start-up measurement in the learned figure.
 SMOOTHING = 0.5

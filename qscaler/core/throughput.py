@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qscaler.core.demand import Demand
-from qscaler.core.model import Reading
+from qscaler.core.rate_aware_state import Reading
 
 #: Weight of a new busy-consumer measurement in the learned estimate.
 SMOOTHING = 0.5

@@ -10,16 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qscaler.core.decide import decide
-from qscaler.core.model import (
-    Change,
-    Decision,
-    History,
-    Observation,
-    QueueSample,
-    Reading,
-    Starting,
-)
+from qscaler.core.model import Change, Decision, History, Observation, QueueSample
 from qscaler.core.policy import Aggregate, CountMode, Mode, Policy, QueueSelector, StepLimit
+from qscaler.core.rate_aware_state import RateAwareState, Reading, Starting
 from qscaler.core.reasons import UNTRUSTED_DATA, Reason
 from tests.unit.recurring import bursts, learned
 
@@ -55,6 +48,13 @@ def policy(**overrides: object) -> Policy:
 
 #: A history that has been running long enough that no seeding applies.
 WARM = History(started_at=0.0)
+
+
+def taught(history: History = WARM, **learned: object) -> History:
+    """`history` with these figures in rate-aware mode's state (`RateAwareState` fields)."""
+    return replace(history, rate_aware=replace(history.rate_aware, **learned))  # type: ignore[arg-type]
+
+
 #: Rate-aware policy overrides: drain within 60 s, a 10 s standing queue, a 30 s rate window.
 RATE_AWARE: dict[str, object] = {
     "max_replicas": 50,
@@ -226,11 +226,9 @@ CASES = [
         1,
         RATE_AWARE,
         replace(
-            WARM,
-            throughput=5.0,
-            throughput_confirmed=True,
-            arrival_rate=2.0,
-            startup_seconds=60.0,
+            taught(
+                throughput=5.0, throughput_confirmed=True, arrival_rate=2.0, startup_seconds=60.0
+            ),
             forecast=learned(bursts(300, 160, 60, 100, 2), until=995),
         ),
         20,
@@ -241,7 +239,7 @@ CASES = [
         seen(sample(ready=800, consumers=8, publish=20, ack=80)),
         8,
         RATE_AWARE,
-        replace(WARM, throughput=10.0, throughput_confirmed=True, arrival_rate=20.0),
+        taught(throughput=10.0, throughput_confirmed=True, arrival_rate=20.0),
         8,
         Reason.DRAINING,
     ),
@@ -301,7 +299,7 @@ def test_rate_aware_sizes_for_publish_rate_and_drain() -> None:
     interval with the same consumers and messages waiting at both ends, and a
     standing queue of standing-wait seconds is not drained."""
     pol = policy(**RATE_AWARE)
-    before = replace(WARM, last=Reading(at=NOW - 5, consumers=2, queued=100))
+    before = taught(last=Reading(at=NOW - 5, consumers=2, queued=100))
     obs = seen(sample(ready=1100, consumers=2, publish=50, ack=20))
     decision = run(obs, 2, pol, before)
     assert decision.throughput == pytest.approx(10)
@@ -312,10 +310,10 @@ def test_rate_aware_sizes_for_publish_rate_and_drain() -> None:
 
 def test_rate_aware_learns_only_upward_when_not_saturated() -> None:
     pol = policy(**RATE_AWARE)
-    history = replace(WARM, throughput=10.0, throughput_confirmed=True, last=Reading(NOW - 5, 4, 0))
+    history = taught(throughput=10.0, throughput_confirmed=True, last=Reading(NOW - 5, 4, 0))
     idle_consumers = seen(sample(ready=0, consumers=4, publish=8, ack=8))
     decision, new = decide(idle_consumers, 4, pol, history, NOW)
-    assert new.throughput == 10.0  # 2/s per consumer is a lower bound: ignored
+    assert new.rate_aware.throughput == 10.0  # 2/s per consumer is a lower bound: ignored
     assert decision.recommended == 1
 
 
@@ -346,8 +344,7 @@ def known(
     starting: Starting | None = None,
 ) -> History:
     """A warm history in which rate-aware mode has learned these figures."""
-    return replace(
-        WARM,
+    return taught(
         throughput=throughput,
         throughput_confirmed=confirmed,
         arrival_rate=average,
@@ -411,9 +408,11 @@ RATE_CASES = [
         # 4800 queued are 6200 again: nothing more to ask for.
         sample(ready=4800, consumers=1, publish=150, ack=10),
         23,
-        replace(
-            known(average=40.0, startup=30.0, last=Reading(NOW, 1, 4000, rising=True)),
-            changes=(Change(NOW - 20, 1, 23),),
+        taught(
+            replace(
+                known(average=40.0, startup=30.0, last=Reading(NOW, 1, 4000, rising=True)),
+                changes=(Change(NOW - 20, 1, 23),),
+            ),
             surge_until=NOW + 10,
         ),
         23, Reason.STEADY, "surge",
@@ -446,14 +445,14 @@ def test_rate_aware_steps(
 def test_throughput_is_learned_over_an_interval_whose_ends_agree() -> None:
     pol = policy(**RATE_AWARE)
     busy = seen(sample(ready=500, consumers=4, publish=50, ack=30))
-    same = replace(WARM, last=Reading(NOW - 5, consumers=4, queued=200))
-    _, learned = decide(busy, 4, pol, same, NOW)
+    same = taught(last=Reading(NOW - 5, consumers=4, queued=200))
+    learned = decide(busy, 4, pol, same, NOW)[1].rate_aware
     assert (learned.throughput, learned.throughput_confirmed) == (7.5, True)
-    changed = replace(WARM, last=Reading(NOW - 5, consumers=2, queued=200))
-    _, mixed = decide(busy, 4, pol, changed, NOW)
+    changed = taught(last=Reading(NOW - 5, consumers=2, queued=200))
+    mixed = decide(busy, 4, pol, changed, NOW)[1].rate_aware
     assert mixed.throughput is None  # replicas joined during the interval: a mix
-    emptied = replace(WARM, last=Reading(NOW - 5, consumers=4, queued=0))
-    _, bound = decide(busy, 4, pol, emptied, NOW)
+    emptied = taught(last=Reading(NOW - 5, consumers=4, queued=0))
+    bound = decide(busy, 4, pol, emptied, NOW)[1].rate_aware
     assert (bound.throughput, bound.throughput_confirmed) == (7.5, False)
 
 
@@ -464,11 +463,11 @@ def test_startup_time_is_learned_from_a_scale_up() -> None:
         seen(sample(ready=3000, consumers=5, publish=50, ack=50)), 5, pol, history, NOW
     )
     assert up.desired > 5
-    assert history.starting == Starting(NOW, up.desired)
+    assert history.rate_aware.starting == Starting(NOW, up.desired)
     later = NOW + 35
     obs = seen(sample(ready=100, consumers=up.desired, publish=50, ack=50), at=later)
     _, history = decide(obs, up.desired, pol, history, later)
-    assert (history.startup_seconds, history.starting) == (35.0, None)
+    assert (history.rate_aware.startup_seconds, history.rate_aware.starting) == (35.0, None)
 
 
 def test_the_average_rate_follows_the_rate_window() -> None:
@@ -477,7 +476,7 @@ def test_the_average_rate_follows_the_rate_window() -> None:
     _, learned = decide(
         seen(sample(unacked=1, consumers=5, publish=0, ack=0)), 5, pol, history, NOW
     )
-    assert learned.arrival_rate == pytest.approx(100 * math.exp(-1))
+    assert learned.rate_aware.arrival_rate == pytest.approx(100 * math.exp(-1))
 
 
 def test_raw_broker_samples_are_preferred_to_smoothed_rates() -> None:
@@ -485,8 +484,8 @@ def test_raw_broker_samples_are_preferred_to_smoothed_rates() -> None:
     pol = policy(**RATE_AWARE)
     raw = QueueSample("q", 500, 0, 4, publish_rate=5.0, ack_rate=5.0,
                       publish_rate_sample=60.0, ack_rate_sample=40.0)  # fmt: skip
-    history = replace(WARM, last=Reading(NOW - 5, 4, 100))
-    _, learned = decide(seen(raw), 4, pol, history, NOW)
+    history = taught(last=Reading(NOW - 5, 4, 100))
+    learned = decide(seen(raw), 4, pol, history, NOW)[1].rate_aware
     assert (learned.throughput, learned.arrival_rate) == (10.0, 60.0)
 
 
@@ -552,15 +551,22 @@ histories_st = st.builds(
     recommendations=st.lists(
         st.tuples(st.floats(NOW - 600, NOW), st.integers(0, 60)), max_size=4
     ).map(tuple),
-    throughput=st.none() | st.floats(0.01, 1e4),
-    throughput_confirmed=st.booleans(),
-    arrival_rate=st.none() | st.floats(0, 1e5),
-    startup_seconds=st.none() | st.floats(0, 900),
-    starting=st.none() | st.builds(Starting, st.floats(NOW - 900, NOW), st.integers(1, 60)),
-    surge_until=st.none() | st.floats(NOW - 60, NOW + 60),
-    last=st.none()
-    | st.builds(
-        Reading, st.floats(NOW - 60, NOW), st.integers(0, 100), st.integers(0, 10**7), st.booleans()
+    rate_aware=st.builds(
+        RateAwareState,
+        throughput=st.none() | st.floats(0.01, 1e4),
+        throughput_confirmed=st.booleans(),
+        arrival_rate=st.none() | st.floats(0, 1e5),
+        startup_seconds=st.none() | st.floats(0, 900),
+        starting=st.none() | st.builds(Starting, st.floats(NOW - 900, NOW), st.integers(1, 60)),
+        surge_until=st.none() | st.floats(NOW - 60, NOW + 60),
+        last=st.none()
+        | st.builds(
+            Reading,
+            st.floats(NOW - 60, NOW),
+            st.integers(0, 100),
+            st.integers(0, 10**7),
+            st.booleans(),
+        ),
     ),
 )
 
@@ -628,7 +634,7 @@ def test_learned_state_keeps_bounds_and_never_lowers_on_untrusted_data(
     elif decision.reason is not Reason.FALLBACK:
         assert pol.min_replicas <= decision.desired <= pol.max_replicas
     assert decision.desired >= current or decision.reason not in UNTRUSTED_DATA
-    assert new.throughput is None or new.throughput > 0
+    assert new.rate_aware.throughput is None or new.rate_aware.throughput > 0
 
 
 @pytest.mark.parametrize(

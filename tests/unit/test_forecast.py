@@ -21,6 +21,7 @@ from qscaler.core.forecast import (
 )
 from qscaler.core.model import History, Observation, QueueSample
 from qscaler.core.policy import ForecastMode, Policy, QueueSelector
+from qscaler.core.rate_aware_state import RateAwareState
 from qscaler.core.reasons import Reason
 from tests.unit.recurring import Rate, bursts, learned
 
@@ -119,10 +120,10 @@ def policy(mode: ForecastMode) -> Policy:
 
 
 def warm(state: ForecastState) -> History:
-    return History(
-        started_at=0.0, throughput=5.0, throughput_confirmed=True, arrival_rate=2.0,
-        startup_seconds=60.0, forecast=state,
-    )  # fmt: skip
+    learned = RateAwareState(
+        throughput=5.0, throughput_confirmed=True, arrival_rate=2.0, startup_seconds=60.0
+    )
+    return History(started_at=0.0, rate_aware=learned, forecast=state)
 
 
 def quiet(now: float) -> Observation:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -19,6 +20,7 @@ from qscaler.core.forecast_codec import (
     seeded,
 )
 from qscaler.core.model import History
+from qscaler.core.rate_aware_state import RateAwareState
 from tests.unit.recurring import bursts, learned
 
 BIG = 1 << 20
@@ -133,11 +135,10 @@ def test_saved_at_reads_the_time_of_writing() -> None:
 
 def test_remembered_and_seeded_carry_the_forecast_and_what_it_sizes_with() -> None:
     assert remembered(History()) is None
+    figures = RateAwareState(throughput=3.0, throughput_confirmed=True, startup_seconds=20.0)
     history = History(
         forecast=ForecastState(trust=0.5),
-        throughput=3.0,
-        throughput_confirmed=True,
-        startup_seconds=20.0,
+        rate_aware=replace(figures, arrival_rate=7.0),
         failures=2,
     )
     memory = remembered(history)
@@ -145,9 +146,7 @@ def test_remembered_and_seeded_carry_the_forecast_and_what_it_sizes_with() -> No
     assert seeded(History(failures=1), memory) == History(
         failures=1,
         forecast=ForecastState(trust=0.5),
-        throughput=3.0,
-        throughput_confirmed=True,
-        startup_seconds=20.0,
+        rate_aware=figures,
     )
 
 

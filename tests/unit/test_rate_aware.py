@@ -8,7 +8,7 @@ import pytest
 
 from qscaler.core.arrivals import average_rate
 from qscaler.core.demand import Demand
-from qscaler.core.model import Reading, Starting
+from qscaler.core.rate_aware_state import Reading, Starting
 from qscaler.core.startup import timed, timing
 from qscaler.core.throughput import PROBE, Throughput, learn_throughput
 
