@@ -27,6 +27,7 @@ from qscaler.bindings_file import load_bindings
 from qscaler.brokers import Broker, load_brokers
 from qscaler.core.defaults import DEFAULT_BROKER
 from qscaler.errors import SettingsError
+from qscaler.forecast_memory import ForecastMemory
 from qscaler.loop import AlwaysLeader, ClusterView, ControlLoop, Leadership, LoopConfig, ScaleWriter
 from qscaler.probe import ActivationProbe
 from qscaler.record.event_sink import EventSink
@@ -38,6 +39,8 @@ from qscaler.settings import Settings
 from qscaler.sources import QueueSource
 
 if TYPE_CHECKING:
+    from kubernetes.client import ApiClient
+
     from qscaler.kube.cache import ClusterCache
 
 log = logging.getLogger("qscaler")
@@ -123,12 +126,13 @@ def build_runtime(
     cache: ClusterCache | None = None
     writer: ScaleWriter | None = None
     leadership: Leadership = AlwaysLeader()
+    memory: ForecastMemory | None = None
     if bindings is not None:
         cluster = load_bindings(bindings, settings.label_selector)
     elif one_shot:
         cluster = _listed_cluster(settings, metrics)
     else:
-        cache, writer, reporter.events, leadership = _kubernetes(
+        cache, writer, reporter.events, leadership, memory = _kubernetes(
             settings, metrics, health, stoppers
         )
         cluster = cache
@@ -140,6 +144,7 @@ def build_runtime(
         recorder=reporter,
         clock=time.monotonic,
         leadership=leadership,
+        memory=memory,
         config=LoopConfig(
             defaults=settings.process_defaults(tuple(brokers)),
             rate_smoothing_seconds=settings.rate_smoothing_seconds,
@@ -237,7 +242,7 @@ def _counter(metrics: Metrics) -> Callable[[str, str, int], None]:
 
 def _kubernetes(
     settings: Settings, metrics: Metrics, health: Health, stoppers: list[Callable[[], None]]
-) -> tuple[ClusterCache, ScaleWriter, EventSink, Leadership]:
+) -> tuple[ClusterCache, ScaleWriter, EventSink, Leadership, ForecastMemory | None]:
     from qscaler.kube.cache import ClusterCache
     from qscaler.kube.client import make_api_client
     from qscaler.kube.events import KubeEvents
@@ -266,7 +271,26 @@ def _kubernetes(
         leadership = elector
     writer = KubeWriter(api, may_write=leadership.is_leader)
     events = KubeEvents(api, settings.identity, repeat_seconds=settings.event_repeat_seconds)
-    return cache, writer, events, leadership
+    return cache, writer, events, leadership, _forecast_store(settings, api, metrics, leadership)
+
+
+def _forecast_store(
+    settings: Settings, api: ApiClient, metrics: Metrics, leadership: Leadership
+) -> ForecastMemory | None:
+    """The ConfigMap that keeps the forecast's history, beside the Lease; None when off."""
+    from qscaler.kube.forecast_store import ForecastStore
+
+    if not settings.forecast_store:
+        log.info("forecast store off (QSCALER_FORECAST_STORE=false): forecasts start fresh")
+        return None
+    return ForecastStore(
+        api,
+        settings.forecast_store_name,
+        settings.resolved_lease_namespace(),
+        may_write=leadership.is_leader,
+        every_seconds=settings.forecast_store_seconds,
+        count=lambda operation, result: metrics.forecast_store.labels(operation, result).inc(),
+    )
 
 
 def run_forever(runtime: Runtime, interval: float, once: bool = False) -> None:

@@ -37,6 +37,7 @@ from qscaler.core.select import VhostView, observe, raise_ready
 from qscaler.core.wake import Ready, Sleeper, sleeper
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.errors import BindingError, KubeError, KubeNotFound, NotLeader, SourceError
+from qscaler.forecast_memory import ForecastMemory, Remembering
 from qscaler.outcome import CycleReport, Outcome
 from qscaler.poll import BrokerReader, Where, where
 from qscaler.sources import QueueSource
@@ -124,8 +125,10 @@ class ControlLoop:
         leadership: Leadership | None = None,
         config: LoopConfig | None = None,
         brokers: Mapping[str, QueueSource] | None = None,
+        memory: ForecastMemory | None = None,
     ) -> None:
-        """`source` reads the default broker; `brokers`, the named ones (by name)."""
+        """`source` reads the default broker; `brokers`, the named ones (by name);
+        `memory` keeps what the forecast learned beyond this process."""
         self.cluster = cluster
         self.writer = writer
         self.recorder = recorder
@@ -136,6 +139,7 @@ class ControlLoop:
             {DEFAULT_BROKER: source, **(brokers or {})}, self.config.rate_smoothing_seconds, clock
         )
         self.histories: dict[WorkloadRef, History] = {}
+        self.remembering = Remembering(memory)
         self._policies: dict[WorkloadRef, tuple[object, Policy | BindingError]] = {}
         self._written: dict[WorkloadRef, _Written] = {}
         self._views: dict[Where, VhostView] = {}  # the last cycle's, for `wake`
@@ -145,6 +149,7 @@ class ControlLoop:
         """One pass over every bound workload."""
         started = self.clock()
         leader = self.leadership.is_leader()
+        self.remembering.leading(leader)
         with self._lock:
             workloads = self._workloads()
             hpas, ambiguous = hpas_by_target(self.cluster.hpas())
@@ -165,6 +170,8 @@ class ControlLoop:
             shown = {where(key): error for key, error in errors.items()}
             report = CycleReport(started, self.clock(), True, tuple(outcomes), shown)
             self.recorder.cycle(report)
+            histories = dict(self.histories)
+        self.remembering.keep(histories)
         return report
 
     def _workloads(self) -> list[Workload]:
@@ -278,7 +285,7 @@ class ControlLoop:
         else:
             observation = observe(policy.queues, views.get(key), self.reader.matcher(key[0]))
         written, current = self._current(workload, hpa)
-        history = self.histories.get(workload.ref, History())
+        history = self.remembering.history(self.histories, workload.ref)
         decision, self.histories[workload.ref] = decide(observation, current, policy, history, now)
         planned = plan(decision.desired, workload, hpa)
         if written is not None and decision.desired == written.plan.desired:

@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     retry_period_seconds: float = Field(2.0, gt=0)
     identity: str = Field(default_factory=socket.gethostname)
     event_repeat_seconds: float = Field(300.0, ge=0)
+    # What the forecast learned, kept in a ConfigMap beside the Lease (qscaler.kube.forecast_store).
+    forecast_store: bool = True
+    forecast_store_name: str = "qscaler-forecast"
+    forecast_store_seconds: float = Field(60.0, gt=0, le=3600)  # at most one write per this
 
     # --- serving and logging ---
     metrics_address: str = "0.0.0.0"  # noqa: S104 - a pod serves its metrics on its own IP

@@ -87,6 +87,13 @@ class Metrics:
             "Unix time the last control-loop cycle finished.",
             registry=registry,
         )
+        self.forecast_store = Counter(
+            "qscaler_forecast_store_operations_total",
+            "Operations on the ConfigMap that keeps the forecast's history: read, write, "
+            "restore (one workload's entry) and evict (an entry dropped for room), by result.",
+            ["operation", "result"],
+            registry=registry,
+        )
         self.leader = Gauge(
             "qscaler_leader", "1 while this process holds the leader Lease.", registry=registry
         )

@@ -138,12 +138,26 @@ def test_values_become_settings(helm: Helm) -> None:
     assert not any(d["metadata"]["name"].endswith("leader-election") for d in docs)
 
 
+def test_the_forecast_store_can_be_turned_off(helm: Helm) -> None:
+    out = helm.run("template", "qscaler", str(CHART), "--set", "forecastStore.enabled=false")
+    docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+    env = {e["name"]: e.get("value") for e in _container(docs)["env"]}
+    assert env["QSCALER_FORECAST_STORE"] == "false"
+    assert not any("forecast" in d["metadata"]["name"] for d in docs)
+
+
 def test_another_release_name_gets_its_own_names_and_lease(helm: Helm) -> None:
     out = helm.run("template", "team-a", str(CHART), "--namespace", "ops").stdout
     docs = [d for d in yaml.safe_load_all(out) if d]
     assert {d["metadata"]["name"] for d in docs if d["kind"] == "ClusterRole"} == {"team-a-qscaler"}
     env = {e["name"]: e.get("value") for e in _container(docs)["env"]}
     assert env["QSCALER_LEASE_NAME"] == "team-a-qscaler-leader"
+    # Nor the forecast's ConfigMap, and the Role names the one this release uses.
+    assert env["QSCALER_FORECAST_STORE_NAME"] == "team-a-qscaler-forecast"
+    named = [d for d in docs if d["metadata"]["name"] == "team-a-qscaler-forecast-store"]
+    (role,) = [d for d in named if d["kind"] == "Role"]
+    assert role["metadata"]["namespace"] == "ops"
+    assert role["rules"][0]["resourceNames"] == ["team-a-qscaler-forecast"]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,11 @@ test then waits for the Forecast Event without publishing anything, so the
 raise cannot be a reaction to the burst: that burst has not been sent. It
 runs on one broker version: the forecast reads only the publish rate, which
 every version reports alike.
+
+Then leadership moves to a second process that has seen no burst at all: it
+starts as a follower, the first stops and hands the Lease over, and the
+second shows the learned period at once. It can only have it from the
+ConfigMap the first kept the forecast's history in.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import pytest
 
 from tests.e2e.conftest import ENABLED, StartQscaler
 from tests.harness.k8s import ControlPlane
-from tests.harness.rabbitmq import Broker
+from tests.harness.rabbitmq import Broker, poll_until
 
 pytestmark = [
     pytest.mark.k8s,
@@ -88,7 +93,7 @@ def test_the_floor_rises_before_a_recurring_burst(
         "qscaler.io/cooldown": "10s",
     }
     control_plane.deployment(namespace, "worker", 1, annotations, ENABLED)
-    qscaler = start_qscaler()
+    qscaler = start_qscaler(forecast_store_seconds="5")
     time.sleep(QUIET_BEFORE)
     first = time.monotonic()
     burst(broker, vhost)
@@ -109,3 +114,16 @@ def test_the_floor_rises_before_a_recurring_burst(
     period = qscaler.metric("qscaler_forecast_period_seconds", **labels)
     assert period is not None
     assert abs(period - PERIOD) <= 15  # one 15-s bucket
+
+    second = start_qscaler("b", forecast_store_seconds="5")  # a follower: the Lease is taken
+    assert second.metric("qscaler_forecast_period_seconds", **labels) is None
+    qscaler.stop()  # hands the Lease over
+    restored = poll_until(
+        "the second process's forecast, from the first's history",
+        lambda: second.metric("qscaler_forecast_period_seconds", **labels),
+        done=lambda value: value is not None,
+        timeout=60,
+    )
+    assert abs(restored - PERIOD) <= 15, second.logs()
+    restores = {"operation": "restore", "result": "ok"}
+    assert second.metric("qscaler_forecast_store_operations_total", **restores) == 1

@@ -164,6 +164,33 @@ def test_cluster_role_grants_nothing_on_secrets(base: list[dict[str, Any]]) -> N
             assert not {"*", "secrets"} & set(rule["resources"]), doc["metadata"]["name"]
 
 
+def test_the_forecast_store_may_touch_only_its_configmap_but_create(
+    base: list[dict[str, Any]],
+) -> None:
+    """get and patch name the one ConfigMap the default settings use; create,
+    which resourceNames cannot restrict, is the only verb left open, and only
+    in qscaler's namespace. Nothing else in the base grants ConfigMaps."""
+    role = _one(base, "Role", "qscaler-forecast-store")
+    assert role["metadata"]["namespace"] == SYSTEM
+    named = [r for r in role["rules"] if "resourceNames" in r]
+    assert named == [
+        {
+            "apiGroups": [""],
+            "resources": ["configmaps"],
+            "resourceNames": [Settings.model_fields["forecast_store_name"].default],
+            "verbs": ["get", "patch"],
+        }
+    ]
+    unnamed = [r for r in role["rules"] if "resourceNames" not in r]
+    assert unnamed == [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create"]}]
+    others = [d for d in base if d["kind"] in ("ClusterRole", "Role") and d is not role]
+    assert not [r for d in others for r in d["rules"] if "configmaps" in r["resources"]]
+    binding = _one(base, "RoleBinding", "qscaler-forecast-store")
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "qscaler", "namespace": SYSTEM}
+    ]
+
+
 def test_credentials_secret_is_an_example_mounted_as_the_files_settings_read(
     base: list[dict[str, Any]],
 ) -> None:

@@ -1,0 +1,221 @@
+"""The forecast store on the real control plane, under deploy/'s RBAC.
+
+Two `ForecastStore`s play two qscaler processes (one stopped, one started;
+or a leader and the next): what the first keeps, the second recalls, on a
+loop clock of its own. The store's promises are checked against the real
+ConfigMap: written only by a leader, only what changed, at most once per
+interval; an unusable entry starts that workload fresh; when full, the least
+recently written entries go; entries another process wrote are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes.client.exceptions import ApiException
+
+from qscaler.core.forecast import ForecastState
+from qscaler.core.forecast_codec import encode, remembered
+from qscaler.core.model import History
+from qscaler.core.rate_aware_state import RateAwareState
+from qscaler.core.workload import WorkloadRef
+from qscaler.kube.client import make_api_client
+from qscaler.kube.forecast_store import ForecastStore, entry_key
+from qscaler.settings import Settings
+from tests.e2e.conftest import QSCALER_NAMESPACE
+from tests.harness.k8s import ControlPlane
+from tests.unit.recurring import bursts, learned
+
+pytestmark = pytest.mark.k8s
+
+NAME = str(Settings.model_fields["forecast_store_name"].default)  # the one deploy/ grants
+WALL = 1.8e9
+
+
+class Clock:
+    """A loop clock the test moves; it starts wherever a process's would."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+
+@pytest.fixture
+def fresh(control_plane: ControlPlane) -> Iterator[None]:
+    """No ConfigMap yet (it is shared by the e2e runs: deleted before and after)."""
+
+    def delete() -> None:
+        try:
+            control_plane.core().delete_namespaced_config_map(NAME, QSCALER_NAMESPACE)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    delete()
+    yield
+    delete()
+
+
+def store(
+    kubeconfig: Path, clock: Clock, counts: Counter[str], leader: bool = True
+) -> ForecastStore:
+    return ForecastStore(
+        make_api_client(kubeconfig),
+        NAME,
+        QSCALER_NAMESPACE,
+        may_write=lambda: leader,
+        every_seconds=60,
+        count=lambda operation, result: counts.update([f"{operation} {result}"]),
+        clock=clock,
+        wall_clock=lambda: WALL,
+    )
+
+
+def taught() -> History:
+    state = learned(bursts(120, 0, 20, 50, 1), 900)
+    assert state.period is not None
+    figures = RateAwareState(throughput=4.0, throughput_confirmed=True, startup_seconds=25.0)
+    return History(forecast=state, rate_aware=figures)
+
+
+def data(plane: ControlPlane) -> dict[str, str]:
+    configmap = plane.core().read_namespaced_config_map(NAME, QSCALER_NAMESPACE)
+    return dict(configmap.data or {})
+
+
+REF = WorkloadRef("shop", "worker")
+
+
+def test_a_new_process_recalls_what_the_last_one_kept(
+    control_plane: ControlPlane, qscaler_kubeconfig: Path, fresh: None
+) -> None:
+    first, second = Counter[str](), Counter[str]()
+    old = store(qscaler_kubeconfig, Clock(900.0), first)
+    old.load()  # no ConfigMap yet: nothing to recall
+    assert old.recall(REF) is None
+    old.keep({REF: taught()})
+    assert first == {"read ok": 1, "write ok": 1}
+    assert set(data(control_plane)) == {entry_key(REF)}
+
+    # The new process's loop clock reads 5 s at the moment the old one read 900 s.
+    new = store(qscaler_kubeconfig, Clock(5.0), second)
+    new.load()
+    memory = new.recall(REF)
+    assert memory is not None
+    before = taught().forecast
+    assert before is not None
+    assert memory.state.period == before.period
+    assert memory.state.trust == before.trust
+    assert memory.state.open_bucket == before.open_bucket - round(895 / 15)
+    assert (memory.throughput, memory.throughput_confirmed, memory.startup_seconds) == (
+        4.0,
+        True,
+        25.0,
+    )
+    assert new.recall(REF) is None, "an entry is handed out once"
+    assert second == {"read ok": 1, "restore ok": 1}
+
+
+def test_only_a_leader_writes_only_what_changed_at_most_once_per_interval(
+    control_plane: ControlPlane, qscaler_kubeconfig: Path, fresh: None
+) -> None:
+    counts = Counter[str]()
+    follower = store(qscaler_kubeconfig, Clock(0.0), counts, leader=False)
+    follower.keep({REF: taught()})
+    assert counts == {}, "a follower neither reads nor writes"
+
+    clock = Clock(0.0)
+    leader = store(qscaler_kubeconfig, clock, counts)
+    history = taught()
+    leader.keep({REF: history})
+    written = data(control_plane)[entry_key(REF)]
+    more = History(forecast=ForecastState(trust=0.5), rate_aware=RateAwareState(throughput=1.0))
+    clock.at = 59.0
+    leader.keep({REF: more})  # within the interval
+    assert data(control_plane)[entry_key(REF)] == written
+    clock.at = 61.0
+    leader.keep({REF: history})  # unchanged
+    assert counts == {"read ok": 1, "write ok": 1}
+    clock.at = 122.0
+    leader.keep({REF: more})
+    assert counts == {"read ok": 1, "write ok": 2}
+    assert json.loads(data(control_plane)[entry_key(REF)])["trust"] == 0.5
+
+
+def test_an_unusable_entry_starts_that_workload_fresh(
+    control_plane: ControlPlane, qscaler_kubeconfig: Path, fresh: None
+) -> None:
+    good = WorkloadRef("shop", "good")
+    memory = remembered(taught())
+    assert memory is not None
+    foreign = json.loads(encode(memory, 0.0, WALL, 1 << 20)) | {"v": 99}
+    control_plane.core().create_namespaced_config_map(
+        QSCALER_NAMESPACE,
+        {
+            "metadata": {"name": NAME},
+            "data": {
+                entry_key(REF): encode(memory, 0.0, WALL, 1 << 20)[:-40],  # truncated
+                entry_key(WorkloadRef("shop", "other")): json.dumps(foreign),
+                entry_key(good): encode(memory, 0.0, WALL, 1 << 20),
+            },
+        },
+    )
+    counts = Counter[str]()
+    reader = store(qscaler_kubeconfig, Clock(0.0), counts)
+    reader.load()
+    assert reader.recall(REF) is None
+    assert reader.recall(WorkloadRef("shop", "other")) is None
+    assert reader.recall(good) is not None
+    assert counts == {"read ok": 1, "restore error": 2, "restore ok": 1}
+    reader.keep({REF: taught()})  # the fresh history replaces the broken entry
+    assert json.loads(data(control_plane)[entry_key(REF)])["v"] == 1
+
+
+def test_when_full_the_least_recently_written_go_and_others_stay(
+    control_plane: ControlPlane, qscaler_kubeconfig: Path, fresh: None
+) -> None:
+    memory = remembered(taught())
+    assert memory is not None
+    entry = encode(memory, 0.0, WALL, 1 << 20)
+    old = encode(memory, 0.0, WALL - 7200, 1 << 20)  # written two hours ago
+    control_plane.core().create_namespaced_config_map(
+        QSCALER_NAMESPACE,
+        {
+            "metadata": {"name": NAME},
+            "data": {"elsewhere.Deployment.old": old, "elsewhere.Deployment.recent": entry},
+        },
+    )
+    counts = Counter[str]()
+    full = store(qscaler_kubeconfig, Clock(0.0), counts)
+    full.max_total_bytes = 3 * (len(entry) + 40)  # room for three entries
+    full.keep({REF: taught(), WorkloadRef("shop", "second"): taught()})
+    assert set(data(control_plane)) == {
+        "elsewhere.Deployment.recent",  # another process's entry: left alone
+        entry_key(REF),
+        entry_key(WorkloadRef("shop", "second")),
+    }
+    assert counts == {"read ok": 1, "write ok": 1, "evict ok": 1}
+
+
+def test_a_leader_regaining_the_lead_takes_only_what_another_wrote(
+    control_plane: ControlPlane, qscaler_kubeconfig: Path, fresh: None
+) -> None:
+    """Its own entries are older than its memory; another leader's are newer."""
+    counts = Counter[str]()
+    first = store(qscaler_kubeconfig, Clock(0.0), counts)
+    first.keep({REF: taught(), WorkloadRef("shop", "b"): taught()})
+    first.load()  # the lead lost and regained, nobody wrote in between
+    assert first.recall(REF) is None
+    other = store(qscaler_kubeconfig, Clock(0.0), Counter())
+    other.keep({REF: History(forecast=ForecastState(trust=0.25))})
+    first.load()  # the lead moved away and back: the other's entry is newer
+    memory = first.recall(REF)
+    assert memory is not None
+    assert memory.state.trust == 0.25
+    assert first.recall(WorkloadRef("shop", "b")) is None
