@@ -97,7 +97,9 @@ class ForecastStore:
 
         Entries exactly as this process last wrote them are left out: its
         histories in memory are newer (it regains a lead it lost briefly).
+        Until a read succeeds, nothing is written.
         """
+        self._read_ok = False
         data = self._read()
         if data is None:
             return
@@ -150,14 +152,16 @@ class ForecastStore:
 
     def keep(self, histories: Mapping[WorkloadRef, History]) -> None:
         """Write the entries that changed, when the last write is `every_seconds`
-        old and this process leads; read first if no read has succeeded yet."""
+        old and this process leads. After a failed read, read again instead:
+        the entries it finds are recalled before anything is written over them."""
         now = self.clock()
         if self._written_at is not None and now - self._written_at < self.every_seconds:
             return
         if not self.may_write():
             return
         self._written_at = now
-        if not self._read_ok and self._read() is None:
+        if not self._read_ok:
+            self.load()
             return
         changed = self._changed(histories)
         if changed:

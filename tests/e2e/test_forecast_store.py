@@ -132,6 +132,7 @@ def test_only_a_leader_writes_only_what_changed_at_most_once_per_interval(
 
     clock = Clock(0.0)
     leader = store(qscaler_kubeconfig, clock, counts)
+    leader.load()  # as on becoming the leader
     history = taught()
     leader.keep({REF: history})
     written = data(control_plane)[entry_key(REF)]
@@ -194,6 +195,7 @@ def test_when_full_the_least_recently_written_go_and_others_stay(
     counts = Counter[str]()
     full = store(qscaler_kubeconfig, Clock(0.0), counts)
     full.max_total_bytes = 3 * (len(entry) + 40)  # room for three entries
+    full.load()
     full.keep({REF: taught(), WorkloadRef("shop", "second"): taught()})
     assert set(data(control_plane)) == {
         "elsewhere.Deployment.recent",  # another process's entry: left alone
@@ -209,13 +211,34 @@ def test_a_leader_regaining_the_lead_takes_only_what_another_wrote(
     """Its own entries are older than its memory; another leader's are newer."""
     counts = Counter[str]()
     first = store(qscaler_kubeconfig, Clock(0.0), counts)
+    first.load()
     first.keep({REF: taught(), WorkloadRef("shop", "b"): taught()})
     first.load()  # the lead lost and regained, nobody wrote in between
     assert first.recall(REF) is None
     other = store(qscaler_kubeconfig, Clock(0.0), Counter())
+    other.load()
     other.keep({REF: History(forecast=ForecastState(trust=0.25))})
     first.load()  # the lead moved away and back: the other's entry is newer
     memory = first.recall(REF)
     assert memory is not None
     assert memory.state.trust == 0.25
     assert first.recall(WorkloadRef("shop", "b")) is None
+
+
+def test_a_store_it_may_not_read_is_never_written_and_never_raises(
+    control_plane: ControlPlane, qscaler_kubeconfig: Path, fresh: None
+) -> None:
+    """deploy/'s RBAC grants the ConfigMap in qscaler's namespace only: elsewhere
+    the read is refused (403), and a store that could not read writes nothing."""
+    counts = Counter[str]()
+    elsewhere = ForecastStore(
+        make_api_client(qscaler_kubeconfig),
+        NAME,
+        "default",
+        may_write=lambda: True,
+        count=lambda operation, result: counts.update([f"{operation} {result}"]),
+    )
+    elsewhere.load()
+    assert elsewhere.recall(REF) is None
+    elsewhere.keep({REF: taught()})  # reads again instead of writing
+    assert counts == {"read error": 2}

@@ -294,6 +294,9 @@ NEEDED = [
     ("get", "leases.coordination.k8s.io", SYSTEM, None),
     ("create", "leases.coordination.k8s.io", SYSTEM, None),
     ("update", "leases.coordination.k8s.io", SYSTEM, None),
+    ("get", "configmaps/qscaler-forecast", SYSTEM, None),
+    ("patch", "configmaps/qscaler-forecast", SYSTEM, None),
+    ("create", "configmaps", SYSTEM, None),
 ]
 FORBIDDEN = [
     ("get", "secrets", SYSTEM, None),
@@ -308,6 +311,12 @@ FORBIDDEN = [
     ("update", "leases.coordination.k8s.io", "apps", None),
     ("delete", "leases.coordination.k8s.io", SYSTEM, None),
     ("impersonate", "serviceaccounts", ALL, None),
+    ("get", "configmaps/another", SYSTEM, None),
+    ("patch", "configmaps/another", SYSTEM, None),
+    ("list", "configmaps", SYSTEM, None),
+    ("delete", "configmaps/qscaler-forecast", SYSTEM, None),
+    ("create", "configmaps", "apps", None),
+    ("get", "configmaps/qscaler-forecast", "apps", None),
 ]
 
 
