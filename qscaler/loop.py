@@ -2,8 +2,11 @@
 
 One `ControlLoop.cycle()` reads the bindings from the cluster view (a watch
 cache: no API reads), polls each vhost once for all its bindings, smooths the
-rates, decides every workload with the pure `decide`, plans the writes and,
-when this process leads, makes them. `qscaler run`, `qscaler plan`,
+rates, and hands all of it to the pure `qscaler.cycle.plan_cycle`, which
+observes, decides, plans and holds every workload. The loop then carries the
+plan out: when this process still leads, it makes the writes (a `KubeError`
+or `NotLeader` affects only that write), keeps the new histories and records
+every outcome. `qscaler run`, `qscaler plan`,
 `qscaler demo` and the simulator all drive this same class; only the adapters
 behind the protocols differ.
 
@@ -26,16 +29,29 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from qscaler.core.actuation import Plan, held_count, hpas_by_target, plan, plan_release
+from qscaler.core.actuation import Plan, hpas_by_target
 from qscaler.core.binding import ProcessDefaults, parse_binding
-from qscaler.core.decide import decide
 from qscaler.core.defaults import DEFAULT_BROKER
-from qscaler.core.model import History, Observation
-from qscaler.core.policy import Mode, Policy
+from qscaler.core.model import History
+from qscaler.core.policy import Policy
 from qscaler.core.reasons import Hold, Reason
-from qscaler.core.select import VhostView, observe, raise_ready
+from qscaler.core.select import VhostView, raise_ready
 from qscaler.core.wake import Ready, Sleeper, sleeper
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
+from qscaler.cycle import (
+    Bound,
+    Memory,
+    Permit,
+    Reads,
+    WorkloadPlan,
+    Written,
+    awaiting_cache,
+    current_count,
+    plan_cycle,
+    plan_workloads,
+    unexpected,
+    versions,
+)
 from qscaler.errors import BindingError, KubeError, KubeNotFound, NotLeader, SourceError
 from qscaler.forecast_memory import ForecastMemory, Remembering
 from qscaler.outcome import CycleReport, Outcome
@@ -141,12 +157,12 @@ class ControlLoop:
         self.histories: dict[WorkloadRef, History] = {}
         self.remembering = Remembering(memory)
         self._policies: dict[WorkloadRef, tuple[object, Policy | BindingError]] = {}
-        self._written: dict[WorkloadRef, _Written] = {}
+        self._written: dict[WorkloadRef, Written] = {}
         self._views: dict[Where, VhostView] = {}  # the last cycle's, for `wake`
         self._lock = threading.Lock()  # cycle vs wake: see the module docstring
 
     def cycle(self) -> CycleReport:
-        """One pass over every bound workload."""
+        """One pass over every bound workload: read, plan (pure), write, record."""
         started = self.clock()
         leader = self.leadership.is_leader()
         self.remembering.leading(leader)
@@ -157,15 +173,21 @@ class ControlLoop:
                 report = CycleReport(started, self.clock(), leader=False)
                 self.recorder.cycle(report)
                 return report
-            bindings = [(w, ambiguous.get(w.ref) or self._policy(w)) for w in workloads]
+            bound = [
+                Bound(w, hpas.get(w.ref), ambiguous.get(w.ref) or self._policy(w))
+                for w in workloads
+            ]
         views, errors = self.reader.read(
-            [p for _, p in bindings if isinstance(p, Policy)], self._source_read
+            [b.policy for b in bound if isinstance(b.policy, Policy)], self._source_read
         )
         with self._lock:
             self._views = views
-            now = self.clock()
-            outcomes = [self._one(w, hpas.get(w.ref), p, views, errors, now) for w, p in bindings]
-            self._release_orphans({w.ref for w in workloads}, hpas)
+            reads = Reads(views, errors, self.reader.matcher)
+            planned = plan_cycle(
+                bound, hpas, reads, self._memory(bound), self.clock(), self._permit()
+            )
+            outcomes = [self._execute(step) for step in planned.workloads]
+            self._release(planned.releases)
             self._forget({w.ref for w in workloads})
             shown = {where(key): error for key, error in errors.items()}
             report = CycleReport(started, self.clock(), True, tuple(outcomes), shown)
@@ -191,7 +213,7 @@ class ControlLoop:
                 policy = ambiguous.get(workload.ref) or self._policy(workload)
                 if isinstance(policy, BindingError) or policy.queues.broker != broker:
                     continue
-                _, current = self._current(workload, hpas.get(workload.ref))
+                current = self._current(workload, hpas.get(workload.ref))
                 one = sleeper(workload.ref, policy, current)
                 if one is not None:
                     found.append(one)
@@ -209,10 +231,10 @@ class ControlLoop:
         left to the next cycle too.
         """
         wanted = set(refs)
-        outcomes = []
         with self._lock:
             hpas, ambiguous = hpas_by_target(self.cluster.hpas())
             now = self.clock()
+            bound, views = [], {}
             for workload in self._workloads():
                 policy = ambiguous.get(workload.ref) or self._policy(workload)
                 if workload.ref not in wanted or isinstance(policy, BindingError):
@@ -221,10 +243,11 @@ class ControlLoop:
                 view = self._views.get(key)
                 if key[0] != broker or view is None:
                     continue
-                views = {key: raise_ready(view, ready.get(key[1], {}))}
-                hpa = hpas.get(workload.ref)
-                outcomes.append(self._one(workload, hpa, policy, views, {}, now))
-        return outcomes
+                views[key] = raise_ready(view, ready.get(key[1], {}))
+                bound.append(Bound(workload, hpas.get(workload.ref), policy))
+            reads = Reads(views, {}, self.reader.matcher)
+            planned = plan_workloads(bound, reads, self._memory(bound), now, self._permit())
+            return [self._execute(step) for step in planned]
 
     # --- bindings ---
 
@@ -247,75 +270,66 @@ class ControlLoop:
     def _source_read(self, broker: str, vhost: str, error: SourceError | None, at: float) -> None:
         self.recorder.source_read(vhost, error, at, broker=broker)
 
-    # --- decide and act ---
+    # --- plan ---
 
-    def _one(
-        self,
-        workload: Workload,
-        hpa: Hpa | None,
-        policy: Policy | BindingError,
-        views: Mapping[Where, VhostView],
-        errors: Mapping[Where, str],
-        now: float,
-    ) -> Outcome:
-        if isinstance(policy, BindingError):
-            outcome = Outcome(workload, hpa, error=str(policy), reason=Reason.INVALID_BINDING)
-        else:
+    def _memory(self, bound: Sequence[Bound]) -> Memory:
+        """The histories and last writes the plan starts from."""
+        histories = {
+            b.workload.ref: self._history(b.workload.ref)
+            for b in bound
+            if isinstance(b.policy, Policy)
+        }
+        return Memory(histories, self._written)
+
+    def _history(self, ref: WorkloadRef) -> History:
+        """A workload's History: the one place one is created (at its first decision),
+        from what the forecast memory kept of it, if anything (`Remembering.history`)."""
+        return self.remembering.history(self.histories, ref)
+
+    def _permit(self) -> Permit:
+        """Whether this cycle's plan may write: leadership is checked again after the reads."""
+        dry_run = self.config.dry_run or self.writer is None
+        return Permit(dry_run=dry_run, leader=self.leadership.is_leader())
+
+    def _current(self, workload: Workload, hpa: Hpa | None) -> int:
+        """The count qscaler holds the workload at; forgets a write the cache caught up with."""
+        awaiting = self._awaited(
+            workload.ref, awaiting_cache(self._written.get(workload.ref), workload, hpa)
+        )
+        return current_count(awaiting, workload, hpa)
+
+    def _awaited(self, ref: WorkloadRef, awaiting: Written | None) -> Written | None:
+        """Keep our last write only while the cache still lags behind it."""
+        if awaiting is None:
+            self._written.pop(ref, None)
+        return awaiting
+
+    # --- execute ---
+
+    def _execute(self, step: WorkloadPlan) -> Outcome:
+        """Keep what the plan learnt, make the write it plans, record the outcome."""
+        outcome = step.outcome
+        if step.failure is not None:
+            log.error("unexpected error for %s", outcome.ref, exc_info=step.failure)
+        if step.history is not None:
+            self.histories[outcome.ref] = step.history
+            self._awaited(outcome.ref, step.awaiting)
+        if step.writes:
             try:
-                outcome = self._decide_and_act(workload, hpa, policy, views, errors, now)
+                outcome = self._write(outcome)
             except Exception as exc:  # one workload's surprise must not stop the others
-                log.exception("unexpected error for %s", workload.ref)
-                error, reason = f"unexpected: {exc!r}", Reason.INTERNAL_ERROR
-                outcome = Outcome(workload, hpa, policy, error=error, reason=reason)
+                log.exception("unexpected error for %s", outcome.ref)
+                outcome = unexpected(outcome, exc)
         self.recorder.outcome(outcome)
         return outcome
 
-    def _decide_and_act(
-        self,
-        workload: Workload,
-        hpa: Hpa | None,
-        policy: Policy,
-        views: Mapping[Where, VhostView],
-        errors: Mapping[Where, str],
-        now: float,
-    ) -> Outcome:
-        key = (policy.queues.broker, policy.queues.vhost)
-        if key in errors:
-            observation = Observation(queues=(), observed_at=None, error=errors[key])
-        else:
-            observation = observe(policy.queues, views.get(key), self.reader.matcher(key[0]))
-        written, current = self._current(workload, hpa)
-        history = self.remembering.history(self.histories, workload.ref)
-        decision, self.histories[workload.ref] = decide(observation, current, policy, history, now)
-        planned = plan(decision.desired, workload, hpa)
-        if written is not None and decision.desired == written.plan.desired:
-            # Already written; the watch cache has not caught up (it lags by
-            # milliseconds, or longer while the apiserver restarts). Writing
-            # the same thing again would be a duplicate, so do not.
-            planned = replace(written.plan, replicas=None, hpa_floor=None, restore_hpa=False)
-        held = self._held(policy, planned)
-        outcome = Outcome(
-            workload, hpa, policy, observation, decision, planned, held=held, reason=decision.reason
-        )
-        if held is not None or not planned.writes:
-            return outcome
-        return self._write(outcome, workload, hpa, planned)
-
-    def _held(self, policy: Policy, planned: Plan) -> Hold | None:
-        if not planned.writes:
-            return None
-        if policy.mode is Mode.PAUSED:
-            return Hold.PAUSED
-        if self.config.dry_run or policy.mode is Mode.DRY_RUN or self.writer is None:
-            return Hold.DRY_RUN
-        if not self.leadership.is_leader():  # checked again right before writing
-            return Hold.NOT_LEADER
-        return None
-
-    def _write(
-        self, outcome: Outcome, workload: Workload, hpa: Hpa | None, planned: Plan
-    ) -> Outcome:
+    def _write(self, outcome: Outcome) -> Outcome:
+        """Write a planned change, unless the Lease ran out since the plan (checked again)."""
+        workload, hpa, planned = outcome.workload, outcome.hpa, outcome.plan
         assert self.writer is not None
+        assert planned is not None
+        if not self.leadership.is_leader():
+            return replace(outcome, held=Hold.NOT_LEADER)
         try:
             self.writer.apply(workload, hpa, planned)
         except KubeNotFound as exc:
@@ -326,32 +340,13 @@ class ControlLoop:
             return replace(outcome, error=str(exc), reason=Reason.WRITE_FAILED)
         except NotLeader:  # the Lease ran out between planning and writing
             return replace(outcome, held=Hold.NOT_LEADER)
-        self._written[workload.ref] = _Written(_versions(workload, hpa), planned)
+        self._written[workload.ref] = Written(versions(workload, hpa), planned)
         return replace(outcome, written=True)
 
-    def _current(self, workload: Workload, hpa: Hpa | None) -> tuple[_Written | None, int]:
-        """Our last write still awaiting the cache, if any, and the replica count
-        qscaler holds the workload at: the write's when the cache lags behind it."""
-        written = self._awaiting_cache(workload, hpa)
-        return written, written.plan.applied if written else held_count(workload, hpa)
-
-    def _awaiting_cache(self, workload: Workload, hpa: Hpa | None) -> _Written | None:
-        """Our last write, if the cache still shows the state it was planned from."""
-        written = self._written.get(workload.ref)
-        if written is not None and written.seen != _versions(workload, hpa):
-            del self._written[workload.ref]
-            return None
-        return written
-
-    # --- housekeeping ---
-
-    def _release_orphans(self, bound: set[WorkloadRef], hpas: Mapping[WorkloadRef, Hpa]) -> None:
-        """Restore the floor of HPAs whose workload no longer opts in."""
-        if self.writer is None or self.config.dry_run:
-            return
-        for target, hpa in hpas.items():
-            release = plan_release(hpa)
-            if target in bound or release is None or not self.leadership.is_leader():
+    def _release(self, releases: Sequence[tuple[Hpa, Plan]]) -> None:
+        """Give orphaned HPAs their floor back, while this process still leads."""
+        for hpa, release in releases:
+            if self.writer is None or not self.leadership.is_leader():
                 continue
             try:
                 self.writer.release(hpa, release)
@@ -361,6 +356,8 @@ class ControlLoop:
             except (KubeError, NotLeader) as exc:  # NotLeader: the next leader restores it
                 log.warning("could not restore HPA %s/%s: %s", hpa.namespace, hpa.name, exc)
 
+    # --- housekeeping ---
+
     def _forget(self, present: set[WorkloadRef]) -> None:
         for ref in [r for r in self.histories if r not in present]:
             del self.histories[ref]
@@ -369,15 +366,3 @@ class ControlLoop:
         for ref in [r for r in self._written if r not in present]:
             del self._written[ref]
         self.reader.keep_only([p for _, p in self._policies.values() if isinstance(p, Policy)])
-
-
-@dataclass(frozen=True, slots=True)
-class _Written:
-    """A write, and the resourceVersions (workload, HPA) it was planned from."""
-
-    seen: tuple[str, str]
-    plan: Plan
-
-
-def _versions(workload: Workload, hpa: Hpa | None) -> tuple[str, str]:
-    return workload.resource_version, hpa.resource_version if hpa else ""

@@ -6,6 +6,7 @@ import inspect
 
 import pytest
 
+import qscaler.cycle
 import qscaler.loop
 from qscaler.core.model import Decision
 from qscaler.core.rates import RateSmoother
@@ -26,7 +27,7 @@ def spied_run(
     """The trace played by the loop with decide() and the rate smoothing spied on."""
     decided: list[Decision] = []
     smoothed: list[float] = []
-    real_decide, real_smooth = qscaler.loop.decide, RateSmoother.smooth
+    real_decide, real_smooth = qscaler.cycle.decide, RateSmoother.smooth
 
     def spy_decide(*args: object, **kwargs: object) -> object:
         decision, history = real_decide(*args, **kwargs)  # type: ignore[arg-type]
@@ -37,7 +38,7 @@ def spied_run(
         smoothed.append(snapshot.read_at)  # type: ignore[attr-defined]
         return real_smooth(self, snapshot)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(qscaler.loop, "decide", spy_decide)
+    monkeypatch.setattr(qscaler.cycle, "decide", spy_decide)
     monkeypatch.setattr(RateSmoother, "smooth", spy_smooth)
     controller = QscalerController(load_policy(None), Bounds())
     return run(TRACE, Scenario(), controller), controller, decided, smoothed
