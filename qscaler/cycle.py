@@ -61,7 +61,7 @@ class Written:
 
 
 @dataclass(frozen=True, slots=True)
-class Memory:
+class Kept:
     """What the loop keeps between cycles: a History per decided workload, our last writes.
 
     `histories` holds one for every workload with a policy (the loop creates
@@ -115,20 +115,20 @@ def plan_cycle(
     bound: Sequence[Bound],
     hpas: Mapping[WorkloadRef, Hpa],
     reads: Reads,
-    memory: Memory,
+    kept: Kept,
     now: float,
     permit: Permit,
 ) -> CyclePlan:
     """The whole cycle's plan: each bound workload's, then the orphaned HPAs' releases."""
-    workloads = plan_workloads(bound, reads, memory, now, permit)
+    workloads = plan_workloads(bound, reads, kept, now, permit)
     return CyclePlan(workloads, plan_releases(hpas, {b.workload.ref for b in bound}, permit))
 
 
 def plan_workloads(
-    bound: Sequence[Bound], reads: Reads, memory: Memory, now: float, permit: Permit
+    bound: Sequence[Bound], reads: Reads, kept: Kept, now: float, permit: Permit
 ) -> tuple[WorkloadPlan, ...]:
     """Each workload's plan, independently: one workload's surprise stops no other."""
-    return tuple(_plan_one(b, reads, memory, now, permit) for b in bound)
+    return tuple(_plan_one(b, reads, kept, now, permit) for b in bound)
 
 
 def plan_releases(
@@ -167,13 +167,13 @@ def unexpected(outcome: Outcome, exc: Exception) -> Outcome:
     return Outcome(outcome.workload, outcome.hpa, outcome.policy, error=error, reason=reason)
 
 
-def _plan_one(b: Bound, reads: Reads, memory: Memory, now: float, permit: Permit) -> WorkloadPlan:
+def _plan_one(b: Bound, reads: Reads, kept: Kept, now: float, permit: Permit) -> WorkloadPlan:
     """A bad binding is reported as such; anything unforeseen becomes `InternalError`."""
     if isinstance(b.policy, BindingError):
         error, reason = str(b.policy), Reason.INVALID_BINDING
         return WorkloadPlan(Outcome(b.workload, b.hpa, error=error, reason=reason))
     try:
-        return _decided(b.workload, b.hpa, b.policy, reads, memory, now, permit)
+        return _decided(b.workload, b.hpa, b.policy, reads, kept, now, permit)
     except Exception as exc:  # one workload's surprise must not stop the others
         outcome = unexpected(Outcome(b.workload, b.hpa, b.policy), exc)
         return WorkloadPlan(outcome, failure=exc)
@@ -184,15 +184,15 @@ def _decided(
     hpa: Hpa | None,
     policy: Policy,
     reads: Reads,
-    memory: Memory,
+    kept: Kept,
     now: float,
     permit: Permit,
 ) -> WorkloadPlan:
     """Observe, decide and plan one workload, starting from our write if the cache lags."""
     observation = _observation(policy, reads)
-    awaiting = awaiting_cache(memory.written.get(workload.ref), workload, hpa)
+    awaiting = awaiting_cache(kept.written.get(workload.ref), workload, hpa)
     current = current_count(awaiting, workload, hpa)
-    decision, history = decide(observation, current, policy, memory.histories[workload.ref], now)
+    decision, history = decide(observation, current, policy, kept.histories[workload.ref], now)
     planned = plan(decision.desired, workload, hpa)
     if awaiting is not None and decision.desired == awaiting.plan.desired:
         # Already written; the watch cache has not caught up. Writing the

@@ -40,7 +40,7 @@ from qscaler.core.wake import Ready, Sleeper, sleeper
 from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.cycle import (
     Bound,
-    Memory,
+    Kept,
     Permit,
     Reads,
     WorkloadPlan,
@@ -184,7 +184,7 @@ class ControlLoop:
             self._views = views
             reads = Reads(views, errors, self.reader.matcher)
             planned = plan_cycle(
-                bound, hpas, reads, self._memory(bound), self.clock(), self._permit()
+                bound, hpas, reads, self._kept(bound), self.clock(), self._permit()
             )
             outcomes = [self._execute(step) for step in planned.workloads]
             self._release(planned.releases)
@@ -246,7 +246,7 @@ class ControlLoop:
                 views[key] = raise_ready(view, ready.get(key[1], {}))
                 bound.append(Bound(workload, hpas.get(workload.ref), policy))
             reads = Reads(views, {}, self.reader.matcher)
-            planned = plan_workloads(bound, reads, self._memory(bound), now, self._permit())
+            planned = plan_workloads(bound, reads, self._kept(bound), now, self._permit())
             return [self._execute(step) for step in planned]
 
     # --- bindings ---
@@ -272,14 +272,14 @@ class ControlLoop:
 
     # --- plan ---
 
-    def _memory(self, bound: Sequence[Bound]) -> Memory:
+    def _kept(self, bound: Sequence[Bound]) -> Kept:
         """The histories and last writes the plan starts from."""
         histories = {
             b.workload.ref: self._history(b.workload.ref)
             for b in bound
             if isinstance(b.policy, Policy)
         }
-        return Memory(histories, self._written)
+        return Kept(histories, self._written)
 
     def _history(self, ref: WorkloadRef) -> History:
         """A workload's History: the one place one is created (at its first decision),

@@ -24,7 +24,7 @@ from qscaler.core.workload import Hpa, Workload, WorkloadRef
 from qscaler.cycle import (
     Bound,
     CyclePlan,
-    Memory,
+    Kept,
     Permit,
     Reads,
     WorkloadPlan,
@@ -94,11 +94,11 @@ WRITTEN = {
     # Scaled to 3 too, but the cache has moved on since (resourceVersion 6 → 7).
     ref("caught-up"): Written(("6", ""), Plan(3, 3, replicas=3)),
 }
-MEMORY = Memory({b.workload.ref: History() for b in BOUND if isinstance(b.policy, Policy)}, WRITTEN)
+KEPT = Kept({b.workload.ref: History() for b in BOUND if isinstance(b.policy, Policy)}, WRITTEN)
 
 
 def cycle(leader: bool = True, dry_run: bool = False) -> CyclePlan:
-    return plan_cycle(BOUND, HPAS, READS, MEMORY, NOW, Permit(dry_run=dry_run, leader=leader))
+    return plan_cycle(BOUND, HPAS, READS, KEPT, NOW, Permit(dry_run=dry_run, leader=leader))
 
 
 def by_name(planned: CyclePlan) -> dict[str, WorkloadPlan]:
@@ -218,7 +218,7 @@ def test_a_dry_run_holds_every_write_and_changes_no_plan() -> None:
 def test_a_surprise_in_one_workload_is_its_internal_error_and_no_one_elses() -> None:
     odd = bind("odd", 1)  # a bug of the caller: no History was given for it
     bound = [odd, *BOUND]
-    planned = plan_cycle(bound, HPAS, READS, MEMORY, NOW, Permit(dry_run=False, leader=True))
+    planned = plan_cycle(bound, HPAS, READS, KEPT, NOW, Permit(dry_run=False, leader=True))
     steps = by_name(planned)
     assert steps["odd"].outcome.reason is Reason.INTERNAL_ERROR
     assert steps["odd"].outcome.error == f"unexpected: {KeyError(ref('odd'))!r}"
