@@ -27,14 +27,20 @@ w=${1:-$(mktemp -d -t qscaler-k8s.XXXXXX)}
 mkdir -p "$w"/{pki,logs,pids,etcd}
 p=$w/pki
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-etcd_port=${QSCALER_K8S_ETCD_PORT:-$(free_port)}
-etcd_peer=${QSCALER_K8S_ETCD_PEER_PORT:-$(free_port)}
-api_port=${QSCALER_K8S_API_PORT:-$(free_port)}
-kcm_port=${QSCALER_K8S_KCM_PORT:-$(free_port)}
-sched_port=${QSCALER_K8S_SCHED_PORT:-$(free_port)}
-kwok_port=${QSCALER_K8S_KWOK_PORT:-$(free_port)}
-ms_port=${QSCALER_K8S_METRICS_SERVER_PORT:-$(free_port)}
+# Seven distinct free ports, all held bound until all are picked (picked one
+# at a time, the kernel can hand out the same port twice).
+read -r free_etcd free_peer free_api free_kcm free_sched free_kwok free_ms < <(python3 -c '
+import socket
+held = [socket.socket() for _ in range(7)]
+for s in held: s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in held))')
+etcd_port=${QSCALER_K8S_ETCD_PORT:-$free_etcd}
+etcd_peer=${QSCALER_K8S_ETCD_PEER_PORT:-$free_peer}
+api_port=${QSCALER_K8S_API_PORT:-$free_api}
+kcm_port=${QSCALER_K8S_KCM_PORT:-$free_kcm}
+sched_port=${QSCALER_K8S_SCHED_PORT:-$free_sched}
+kwok_port=${QSCALER_K8S_KWOK_PORT:-$free_kwok}
+ms_port=${QSCALER_K8S_METRICS_SERVER_PORT:-$free_ms}
 
 # --- PKI ---------------------------------------------------------------------
 ossl() { openssl "$@" >/dev/null 2>&1; }

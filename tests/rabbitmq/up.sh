@@ -93,15 +93,17 @@ else
   node=${QSCALER_RABBITMQ_NODE:-qscaler-test-$(openssl rand -hex 4)@localhost}
   user=qscaler-admin
   password=$(openssl rand -hex 16)
-  amqp_port=${QSCALER_RABBITMQ_AMQP_PORT:-$(free_port)}
-  amqps_port=${QSCALER_RABBITMQ_AMQPS_PORT:-$(free_port)}
-  mgmt_port=${QSCALER_RABBITMQ_MGMT_PORT:-$(free_port)}
-  mgmt_tls_port=${QSCALER_RABBITMQ_MGMT_TLS_PORT:-$(free_port)}
-  prom_port=${QSCALER_RABBITMQ_PROMETHEUS_PORT:-$(free_port)}
-  dist_port=${QSCALER_RABBITMQ_DIST_PORT:-$(free_port)}
-  epmd_port=${QSCALER_RABBITMQ_EPMD_PORT:-$(free_port)}
+  read -r free_amqp free_amqps free_mgmt free_mgmt_tls free_prom free_dist free_epmd free_stream \
+    < <(free_ports 8)
+  amqp_port=${QSCALER_RABBITMQ_AMQP_PORT:-$free_amqp}
+  amqps_port=${QSCALER_RABBITMQ_AMQPS_PORT:-$free_amqps}
+  mgmt_port=${QSCALER_RABBITMQ_MGMT_PORT:-$free_mgmt}
+  mgmt_tls_port=${QSCALER_RABBITMQ_MGMT_TLS_PORT:-$free_mgmt_tls}
+  prom_port=${QSCALER_RABBITMQ_PROMETHEUS_PORT:-$free_prom}
+  dist_port=${QSCALER_RABBITMQ_DIST_PORT:-$free_dist}
+  epmd_port=${QSCALER_RABBITMQ_EPMD_PORT:-$free_epmd}
   stats_ms=${QSCALER_RABBITMQ_STATS_INTERVAL_MS:-1000}
-  stream_port=${QSCALER_RABBITMQ_STREAM_PORT:-$(free_port)}
+  stream_port=${QSCALER_RABBITMQ_STREAM_PORT:-$free_stream}
   collector=${QSCALER_RABBITMQ_METRICS_COLLECTOR:-on}
   version=${QSCALER_RABBITMQ_VERSION:-${QSCALER_RABBITMQ_VERSIONS%% *}}
 fi
