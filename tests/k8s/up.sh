@@ -27,13 +27,9 @@ w=${1:-$(mktemp -d -t qscaler-k8s.XXXXXX)}
 mkdir -p "$w"/{pki,logs,pids,etcd}
 p=$w/pki
 
-# Seven distinct free ports, all held bound until all are picked (picked one
-# at a time, the kernel can hand out the same port twice).
-read -r free_etcd free_peer free_api free_kcm free_sched free_kwok free_ms < <(python3 -c '
-import socket
-held = [socket.socket() for _ in range(7)]
-for s in held: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in held))')
+# Seven distinct free ports, picked at once (tests/free_ports.py says why).
+read -r free_etcd free_peer free_api free_kcm free_sched free_kwok free_ms \
+  < <(python3 "$here/../free_ports.py" 7)
 etcd_port=${QSCALER_K8S_ETCD_PORT:-$free_etcd}
 etcd_peer=${QSCALER_K8S_ETCD_PEER_PORT:-$free_peer}
 api_port=${QSCALER_K8S_API_PORT:-$free_api}

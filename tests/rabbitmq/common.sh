@@ -1,15 +1,9 @@
 # Shared by up.sh and down.sh (sourced, not run): the environment that points
 # the RabbitMQ node and its CLI tools at one work directory and nothing else.
 
-# free_ports N: N distinct free ports on 127.0.0.1. All N sockets stay bound
-# until all are picked: picked one at a time, the kernel can hand out the same
-# port twice (it did: management and Prometheus both got one port, and the
-# node failed to boot).
+# free_ports N: N distinct free ports on 127.0.0.1 (tests/free_ports.py).
 free_ports() {
-  python3 -c 'import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held: s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in held))' "$1"
+  python3 "$(dirname "${BASH_SOURCE[0]}")/../free_ports.py" "$1"
 }
 
 # node_env WORKDIR NODE EPMD_PORT [ROOT]
