@@ -10,6 +10,14 @@ raise cannot be a reaction to the burst: that burst has not been sent. It
 runs on one broker version: the forecast reads only the publish rate, which
 every version reports alike.
 
+Each burst starts just after one of the forecaster's 15-s buckets begins (its
+buckets count on the monotonic clock, which this process shares). One real
+consumer is a small workload: a 5-s burst split across two buckets averages,
+in each, less than that consumer processes, and the floor it asks for is the
+one replica already running. Bursts at any phase are the unit tests' concern
+(tests/unit/test_forecast.py); this test is about the whole path. A burst
+inside one bucket averages twice one consumer's throughput: a raise to 2.
+
 Then leadership moves to a second process that has seen no burst at all: it
 starts as a follower, the first stops and hands the Lease over, and the
 second shows the learned period at once. It can only have it from the
@@ -24,6 +32,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from qscaler.core.forecast import BUCKET_SECONDS
 from tests.e2e.conftest import ENABLED, StartQscaler
 from tests.harness.k8s import ControlPlane
 from tests.harness.rabbitmq import Broker, poll_until
@@ -35,9 +44,9 @@ pytestmark = [
     pytest.mark.rabbitmq_versions("4.0.5"),
 ]
 
-PERIOD = 120.0
+PERIOD = 120.0  # 8 of the forecaster's buckets
 QUIET_BEFORE = 60.0  # history before the first burst: enough buckets to test the lag
-BURST_SECONDS, BURST_RATE = 5, 40  # 200 messages, drained in about 20 s by one consumer
+BURST_SECONDS, BURST_RATE = 5, 60  # 300 messages, drained in about 30 s by one consumer
 WORK_SECONDS = 0.1  # the consumer processes about 10 messages per second
 
 
@@ -65,6 +74,13 @@ def consumer(broker: Broker, vhost: str) -> Iterator[None]:
     yield
     stop.set()
     thread.join(timeout=10)
+
+
+def next_bucket_start() -> float:
+    """A second into the next bucket on the monotonic clock, and wait for it."""
+    start = (time.monotonic() // BUCKET_SECONDS + 1) * BUCKET_SECONDS + 1.0
+    time.sleep(start - time.monotonic())
+    return start
 
 
 def burst(broker: Broker, vhost: str) -> None:
@@ -95,7 +111,7 @@ def test_the_floor_rises_before_a_recurring_burst(
     control_plane.deployment(namespace, "worker", 1, annotations, ENABLED)
     qscaler = start_qscaler(forecast_store_seconds="5")
     time.sleep(QUIET_BEFORE)
-    first = time.monotonic()
+    first = next_bucket_start()
     burst(broker, vhost)
     time.sleep(max(0.0, first + PERIOD - time.monotonic()))
     burst(broker, vhost)
