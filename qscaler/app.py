@@ -77,7 +77,8 @@ class Runtime:
     probe_seconds: float = 1.0
 
     def stop(self) -> None:
-        """Stop in reverse order of start (the Lease is released on the way)."""
+        """Stop in reverse order of start (on the way, the forecast's memory is
+        saved, then the Lease released)."""
         self.stop_event.set()
         for stopper in reversed(self.stoppers):
             try:
@@ -152,6 +153,9 @@ def build_runtime(
         ),
     )
     stoppers.append(controller.reader.close)
+    # Stoppers run in reverse: this one before the Lease's release, so the
+    # next leader, which reloads on taking over, finds what was learned last.
+    stoppers.append(controller.save_memory)
     if cache is not None and not cache.wait_synced(timeout=60):
         log.warning("watch caches not synced after 60s; continuing, readiness stays false")
     collect_garbage_less_often()
@@ -279,6 +283,7 @@ def _forecast_store(
 ) -> ForecastMemory | None:
     """The ConfigMap that keeps the forecast's history, beside the Lease; None when off."""
     from qscaler.kube.forecast_store import ForecastStore
+    from qscaler.kube.lease import call_seconds
 
     if not settings.forecast_store:
         log.info("forecast store off (QSCALER_FORECAST_STORE=false): forecasts start fresh")
@@ -290,6 +295,8 @@ def _forecast_store(
         may_write=leadership.is_leader,
         every_seconds=settings.forecast_store_seconds,
         count=lambda operation, result: metrics.forecast_store.labels(operation, result).inc(),
+        # On the way out, one Lease call's time: the release still has its turn after it.
+        flush_seconds=call_seconds(settings.renew_deadline_seconds),
     )
 
 

@@ -5,7 +5,9 @@
 also outlives the process: a workload's history starts from the saved entry
 when the loop first meets the workload, a process that becomes the leader
 reloads what the previous leader saved, and after each cycle the leader
-hands its histories over to be saved (the store decides when). Without one
+hands its histories over to be saved (the store decides when), and once
+more, at once, when the process stops gracefully (`flush`), before it
+releases the Lease: the next leader reloads what it saved. Without one
 (`QSCALER_FORECAST_STORE=false`, the simulator, `plan`), every history
 starts empty, as it always did. A store's failure never fails a cycle: it
 is logged, and that workload starts fresh, which never scales anything down
@@ -38,6 +40,10 @@ class ForecastMemory(Protocol):
 
     def keep(self, histories: Mapping[WorkloadRef, History]) -> None:
         """Save what changed, when it is time to."""
+        ...
+
+    def flush(self, histories: Mapping[WorkloadRef, History]) -> None:
+        """Save what changed now, within a few seconds: the process is stopping."""
         ...
 
 
@@ -76,6 +82,16 @@ class Remembering:
             self.memory.keep(histories)
         except Exception:
             log.exception("forecast store: saving failed")
+
+    def flush(self, histories: Mapping[WorkloadRef, History]) -> None:
+        """Save what changed since the last save, on the way out; a failure is
+        logged, never raised: a stopping process must go on stopping."""
+        if self.memory is None:
+            return
+        try:
+            self.memory.flush(histories)
+        except Exception:
+            log.exception("forecast store: saving before stopping failed")
 
     def _recall(self, ref: WorkloadRef) -> Memory | None:
         if self.memory is None:

@@ -196,6 +196,14 @@ class ControlLoop:
         self.remembering.keep(histories)
         return report
 
+    def save_memory(self) -> None:
+        """Save what the forecast learned since the last save, now: called once
+        the cycles have stopped, before the Lease is released, so that what was
+        learned since the store's last periodic write reaches the next leader."""
+        with self._lock:
+            histories = dict(self.histories)
+        self.remembering.flush(histories)
+
     def _workloads(self) -> list[Workload]:
         return sorted(self.cluster.workloads(), key=lambda w: w.ref)
 

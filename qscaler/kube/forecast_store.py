@@ -11,7 +11,10 @@ beyond their scale subresource, and one read gives a new leader everything.
 * **When**: read when this process becomes the leader (at start, too);
   written by the leader only, at most once every `every_seconds`, and only
   the entries that changed since the last write (a JSON merge patch of those
-  keys, so entries another installation wrote are left alone).
+  keys, so entries another installation wrote are left alone). And once more
+  when the process stops gracefully (`flush`, before the Lease is released):
+  what changed since the last write, within a few seconds in all, so a
+  rolling update loses nothing and a slow apiserver cannot hold the pod up.
 * **Bounded**: an entry is at most `max_entry_bytes` (it keeps its newest
   buckets), the ConfigMap's data at most `max_total_bytes`, well under the
   1 MiB a ConfigMap may hold; when full, the least recently written entries
@@ -51,6 +54,8 @@ MAX_ENTRY_BYTES = 16 * 1024
 MAX_KEY = 253
 #: (connect, read) seconds: saving must never stall a cycle for long.
 TIMEOUT = (3.0, 10.0)
+#: A request's timeout, as the Kubernetes client takes it: one number is a total.
+Timeout = float | tuple[float, float]
 
 #: Called with (operation, result): read/write/restore/evict, ok/error.
 Count = Callable[[str, str], None]
@@ -72,6 +77,7 @@ class ForecastStore:
         may_write: Callable[[], bool],
         every_seconds: float = 60.0,
         count: Count | None = None,
+        flush_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -79,6 +85,7 @@ class ForecastStore:
         self.name, self.namespace = name, namespace
         self.may_write = may_write
         self.every_seconds = every_seconds
+        self.flush_seconds = flush_seconds
         self.count: Count = count or (lambda _operation, _result: None)
         self.clock, self.wall_clock = clock, wall_clock
         self.max_entry_bytes, self.max_total_bytes = MAX_ENTRY_BYTES, MAX_TOTAL_BYTES
@@ -88,6 +95,7 @@ class ForecastStore:
         self._mine: dict[str, str] = {}  # the same, as written
         self._read_ok = False
         self._written_at: float | None = None
+        self._deadline: float | None = None  # on the loop clock, during a `flush`
         self._lock = threading.Lock()
 
     # --- reading ---
@@ -126,7 +134,7 @@ class ForecastStore:
         """The ConfigMap's data ({} when there is none yet); None when it cannot be read."""
         try:
             response = self.core.read_namespaced_config_map(
-                self.name, self.namespace, _preload_content=False, _request_timeout=TIMEOUT
+                self.name, self.namespace, _preload_content=False, _request_timeout=self._timeout()
             )
             data = _data(json.loads(response.data))
         except ApiException as exc:
@@ -163,9 +171,37 @@ class ForecastStore:
         if not self._read_ok:
             self.load()
             return
+        self._write_changed(histories)
+
+    def flush(self, histories: Mapping[WorkloadRef, History]) -> None:
+        """Write the entries that changed now, however recent the last write:
+        the process is stopping, and up to `every_seconds` of learning would be
+        lost. All its requests share `flush_seconds`, so a slow or unreachable
+        apiserver cannot hold the shutdown up; running out of time is a failed
+        write, logged and counted. Only a leader whose read succeeded writes."""
+        if not self._read_ok or not self.may_write():
+            return
+        self._written_at = self.clock()
+        self._deadline = self._written_at + self.flush_seconds
+        try:
+            self._write_changed(histories)
+        finally:
+            self._deadline = None
+
+    def _write_changed(self, histories: Mapping[WorkloadRef, History]) -> None:
         changed = self._changed(histories)
         if changed:
             self._write(changed)
+
+    def _timeout(self) -> Timeout:
+        """TIMEOUT; during a `flush`, what is left of its time, as one total for
+        connecting and reading (0 would mean no timeout at all to the client)."""
+        if self._deadline is None:
+            return TIMEOUT
+        left = self._deadline - self.clock()
+        if left <= 0:
+            raise TimeoutError("no time left to save before stopping")
+        return left
 
     def _changed(self, histories: Mapping[WorkloadRef, History]) -> dict[WorkloadRef, Memory]:
         changed = {}
@@ -212,7 +248,7 @@ class ForecastStore:
                 {"data": dict(patch)},
                 _content_type=MERGE_PATCH,
                 _preload_content=False,
-                _request_timeout=TIMEOUT,
+                _request_timeout=self._timeout(),
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -220,7 +256,7 @@ class ForecastStore:
             data = {k: v for k, v in patch.items() if v is not None}
             body = {"metadata": {"name": self.name, "namespace": self.namespace}, "data": data}
             response = self.core.create_namespaced_config_map(
-                self.namespace, body, _preload_content=False, _request_timeout=TIMEOUT
+                self.namespace, body, _preload_content=False, _request_timeout=self._timeout()
             )
         return _data(json.loads(response.data))
 

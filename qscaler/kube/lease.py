@@ -36,6 +36,13 @@ from kubernetes.client.exceptions import ApiException
 log = logging.getLogger("qscaler.lease")
 
 
+def call_seconds(renew_deadline: float) -> float:
+    """How long one call to the apiserver may take: half the renew deadline
+    (at least 1 s), so that a leader cut off from the apiserver notices in
+    time to stop writing, and a stopping leader still releases the Lease."""
+    return max(1.0, renew_deadline / 2)
+
+
 def _micro_time(now: datetime) -> str:
     return now.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
@@ -69,9 +76,7 @@ class LeaseElector:
         self._observed_at = 0.0
         self._was_leader = False
         self._stop = threading.Event()
-        # One call may not outlast half the renew deadline: a leader cut off
-        # from the apiserver must notice in time to stop writing.
-        self._timeout = max(1.0, renew_deadline / 2)
+        self._timeout = call_seconds(renew_deadline)
 
     # --- the gate ---
 

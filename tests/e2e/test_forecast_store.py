@@ -5,7 +5,8 @@ or a leader and the next): what the first keeps, the second recalls, on a
 loop clock of its own. The store's promises are checked against the real
 ConfigMap: written only by a leader, only what changed, at most once per
 interval; an unusable entry starts that workload fresh; when full, the least
-recently written entries go; entries another process wrote are left alone.
+recently written entries go; entries another process wrote are left alone; a
+process stopping saves what changed at once, within its time or not at all.
 """
 
 from __future__ import annotations
@@ -63,7 +64,11 @@ def fresh(control_plane: ControlPlane) -> Iterator[None]:
 
 
 def store(
-    kubeconfig: Path, clock: Clock, counts: Counter[str], leader: bool = True
+    kubeconfig: Path,
+    clock: Clock,
+    counts: Counter[str],
+    leader: bool = True,
+    flush_seconds: float = 5.0,
 ) -> ForecastStore:
     return ForecastStore(
         make_api_client(kubeconfig),
@@ -72,6 +77,7 @@ def store(
         may_write=lambda: leader,
         every_seconds=60,
         count=lambda operation, result: counts.update([f"{operation} {result}"]),
+        flush_seconds=flush_seconds,
         clock=clock,
         wall_clock=lambda: WALL,
     )
@@ -147,6 +153,53 @@ def test_only_a_leader_writes_only_what_changed_at_most_once_per_interval(
     leader.keep({REF: more})
     assert counts == {"read ok": 1, "write ok": 2}
     assert json.loads(data(control_plane)[entry_key(REF)])["trust"] == 0.5
+
+
+def test_a_stopping_leader_writes_what_changed_at_once_and_only_that(
+    control_plane: ControlPlane, qscaler_kubeconfig: Path, fresh: None
+) -> None:
+    """`flush` ignores the interval, not the rest: only what changed since the
+    last write, only by a leader, only after a read succeeded."""
+    counts = Counter[str]()
+    clock = Clock(0.0)
+    leader = store(qscaler_kubeconfig, clock, counts)
+    leader.load()
+    other = WorkloadRef("shop", "other")
+    leader.keep({REF: taught(), other: taught()})
+    other_entry = data(control_plane)[entry_key(other)]
+    more = History(forecast=ForecastState(trust=0.5), rate_aware=RateAwareState(throughput=1.0))
+    clock.at = 1.0
+    leader.keep({REF: more, other: taught()})  # 1 s after the last write: not yet
+    assert counts == {"read ok": 1, "write ok": 1}
+    leader.flush({REF: more, other: taught()})
+    assert counts == {"read ok": 1, "write ok": 2}
+    assert json.loads(data(control_plane)[entry_key(REF)])["trust"] == 0.5
+    assert data(control_plane)[entry_key(other)] == other_entry, "unchanged: not written"
+    leader.flush({REF: more, other: taught()})
+    assert counts == {"read ok": 1, "write ok": 2}, "nothing changed since: no request"
+
+    follower = store(qscaler_kubeconfig, Clock(0.0), counts, leader=False)
+    follower.load()
+    follower.flush({REF: taught()})
+    unread = store(qscaler_kubeconfig, Clock(0.0), counts)
+    unread.flush({REF: taught()})  # it never read what the last leader saved
+    assert counts == {"read ok": 2, "write ok": 2}
+    assert json.loads(data(control_plane)[entry_key(REF)])["trust"] == 0.5
+
+
+def test_a_stopping_leader_out_of_time_writes_nothing_and_counts_a_failure(
+    control_plane: ControlPlane, qscaler_kubeconfig: Path, fresh: None
+) -> None:
+    """No time left for the flush: no request at all (the shutdown goes on),
+    counted and logged as a failed write, never raised."""
+    counts = Counter[str]()
+    leader = store(qscaler_kubeconfig, Clock(0.0), counts, flush_seconds=0.0)
+    leader.load()
+    leader.keep({REF: taught()})
+    written = data(control_plane)[entry_key(REF)]
+    leader.flush({REF: History(forecast=ForecastState(trust=0.5))})
+    assert counts == {"read ok": 1, "write ok": 1, "write error": 1}
+    assert data(control_plane)[entry_key(REF)] == written
 
 
 def test_an_unusable_entry_starts_that_workload_fresh(
