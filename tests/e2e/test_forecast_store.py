@@ -7,11 +7,15 @@ ConfigMap: written only by a leader, only what changed, at most once per
 interval; an unusable entry starts that workload fresh; when full, the least
 recently written entries go; entries another process wrote are left alone; a
 process stopping saves what changed at once, within its time or not at all.
+The last test runs `qscaler run` itself, against the real broker, and stops it
+with SIGTERM as a rolling update does.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,8 +31,9 @@ from qscaler.core.workload import WorkloadRef
 from qscaler.kube.client import make_api_client
 from qscaler.kube.forecast_store import ForecastStore, entry_key
 from qscaler.settings import Settings
-from tests.e2e.conftest import QSCALER_NAMESPACE
-from tests.harness.k8s import ControlPlane
+from tests.e2e.conftest import ENABLED, QSCALER_NAMESPACE, StartQscaler
+from tests.harness.k8s import ControlPlane, wait_for
+from tests.harness.rabbitmq import Broker
 from tests.unit.recurring import bursts, learned
 
 pytestmark = pytest.mark.k8s
@@ -93,6 +98,16 @@ def taught() -> History:
 def data(plane: ControlPlane) -> dict[str, str]:
     configmap = plane.core().read_namespaced_config_map(NAME, QSCALER_NAMESPACE)
     return dict(configmap.data or {})
+
+
+def data_if_any(plane: ControlPlane) -> dict[str, str]:
+    """The ConfigMap's data; {} while there is no ConfigMap."""
+    try:
+        return data(plane)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        return {}
 
 
 REF = WorkloadRef("shop", "worker")
@@ -295,3 +310,88 @@ def test_a_store_it_may_not_read_is_never_written_and_never_raises(
     assert elsewhere.recall(REF) is None
     elsewhere.keep({REF: taught()})  # reads again instead of writing
     assert counts == {"read error": 2}
+
+
+@pytest.fixture
+def busy_queue(broker: Broker, vhost: str) -> Iterator[str]:
+    """Queue "work" with a backlog that one real consumer (about 10 messages a
+    second) works through while 5 more arrive each second: the throughput the
+    forecast's state needs is learned, on busy consumers."""
+    broker.declare_queues(vhost, "work")
+    broker.publish(vhost, "work", 200)
+    stop = threading.Event()
+
+    def publish() -> None:
+        while not stop.wait(1.0):
+            broker.publish(vhost, "work", 5)
+
+    def consume() -> None:
+        connection = broker.connect(vhost)
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=1)
+
+        def work(ch: object, method: object, _props: object, _body: bytes) -> None:
+            time.sleep(0.1)
+            channel.basic_ack(method.delivery_tag)  # type: ignore[attr-defined]
+
+        channel.basic_consume("work", work)
+        while not stop.is_set():
+            connection.process_data_events(time_limit=0.2)
+        connection.close()
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (publish, consume)]
+    for thread in threads:
+        thread.start()
+    yield "work"
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=10)
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.rabbitmq_versions("4.0.5")
+def test_a_graceful_stop_saves_what_was_learned_since_the_last_write(
+    control_plane: ControlPlane,
+    vhost: str,
+    namespace: str,
+    busy_queue: str,
+    start_qscaler: StartQscaler,
+    fresh: None,
+) -> None:
+    """With an hour between writes, what the leader learned in its last
+    cycles can reach the ConfigMap only through the save on SIGTERM."""
+    annotations = {
+        "qscaler.io/queues": busy_queue,
+        "qscaler.io/vhost": vhost,
+        "qscaler.io/target-drain-seconds": "60",
+        "qscaler.io/max-replicas": "10",
+    }
+    control_plane.deployment(namespace, "worker", 1, annotations, ENABLED)
+    qscaler = start_qscaler(forecast_store_seconds="3600")
+    labels = {"namespace": namespace, "workload": "worker", "kind": "Deployment"}
+    wait_for(
+        "the forecast's state (it needs the throughput learned)",
+        lambda: qscaler.metric("qscaler_forecast_trust", **labels) is not None,
+        timeout=90,
+    )
+    key = entry_key(WorkloadRef(namespace, "worker"))
+    before = data_if_any(control_plane).get(key)  # the first write, if it had the forecast's state
+    writes = qscaler.metric(
+        "qscaler_forecast_store_operations_total", operation="write", result="ok"
+    )
+    cycles = qscaler.metric("qscaler_cycle_duration_seconds_count") or 0.0
+    wait_for(
+        "two more cycles, each a reading more in the forecast's state",
+        lambda: (qscaler.metric("qscaler_cycle_duration_seconds_count") or 0.0) >= cycles + 2,
+        timeout=30,
+    )
+    assert (writes or 0.0) <= 1, "no write but the first within the hour"
+    assert data_if_any(control_plane).get(key) == before
+
+    assert qscaler.stop() == 0, qscaler.logs()
+    after = data_if_any(control_plane).get(key)
+    assert after is not None, qscaler.logs()
+    assert after != before
+    if before is not None:
+        assert json.loads(after)["open"] != json.loads(before)["open"]
+    assert "Traceback" not in qscaler.logs()
