@@ -7,7 +7,9 @@ families the Prometheus source asks for (the shape of the recorded 3.10.8
 answer in tests/fixtures/rabbitmq/3.10.8/prometheus-detailed.txt: four
 queue_coarse_metrics series and one consumer count per queue, and on 3.10 one
 consuming and one publishing channel per queue, seven channel_queue_metrics
-series and one published series; on 4.x the per-queue families instead).
+series and one published series; on 4.x the per-queue families instead),
+with `rabbitmq_build_info` and `rabbitmq_identity_info` last, where a node
+writes them.
 Prints the body size and the median CPU time of five parses each way
 (`client ms`: prometheus-client's `text_string_to_metric_families`). Prints
 figures; asserts nothing.
@@ -42,7 +44,7 @@ DELIVERY = (
 def body(queues: int, per_queue_families: bool) -> str:
     """One vhost's answer for `queues` queues."""
     names = [f"jobs-{i:05d}" for i in range(queues)]
-    out = [HEAD]
+    out = []
     for metric in COARSE:
         out.append(f"# TYPE rabbitmq_detailed_queue_{metric} gauge\n")
         out += [f'rabbitmq_detailed_queue_{metric}{{vhost="v",queue="{n}"}} 12\n' for n in names]
@@ -57,7 +59,7 @@ def body(queues: int, per_queue_families: bool) -> str:
         out.append("# TYPE rabbitmq_detailed_queue_exchange_messages_published_total counter\n")
         line = 'rabbitmq_detailed_queue_exchange_messages_published_total{{vhost="v",exchange="",queue="{}"}} 678\n'  # noqa: E501
         out += [line.format(n) for n in names]
-        return "".join(out)
+        return "".join(out) + HEAD
     for metric in CHANNEL:
         out.append(f"# TYPE rabbitmq_detailed_channel_{metric} counter\n")
         out += [
@@ -70,7 +72,7 @@ def body(queues: int, per_queue_families: bool) -> str:
         f'queue="{n}",exchange_vhost="v",exchange=""}} 678\n'
         for i, n in enumerate(names)
     ]
-    return "".join(out)
+    return "".join(out) + HEAD
 
 
 def cpu_ms(work: Callable[[], object], repeat: int = 5) -> float:

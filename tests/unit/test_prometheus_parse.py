@@ -72,6 +72,22 @@ def test_per_queue_families_are_preferred_and_channel_ones_ignored() -> None:
     assert sorted(parsed.counters.values()) == [7, 9]
 
 
+def test_node_and_version_come_from_the_first_whole_line_that_names_them() -> None:
+    """Written last, as a node writes them; a comment mentioning the metric or
+    an identity line without a node name is not taken for the node's."""
+    text = (
+        'rabbitmq_detailed_queue_messages_ready{vhost="v",queue="q"} 1\n'
+        '# HELP rabbitmq_identity_info{rabbitmq_node="not@this"} is not a sample\n'
+        'rabbitmq_identity_info{rabbitmq_cluster="c"} 1\n'
+        'rabbitmq_build_info{erlang_version="27",rabbitmq_version="3.10.8"} 1\n'
+        'rabbitmq_identity_info{rabbitmq_cluster="c",rabbitmq_node="rabbit@b"} 1\n'
+    )
+    parsed = parse_exposition(text, "v", "node")
+    assert (parsed.node, parsed.version) == ("rabbit@b", "3.10.8")
+    without_version = parse_exposition(text.replace("rabbitmq_build_info", "other"), "v", "n")
+    assert without_version.version == ""
+
+
 def test_other_vhosts_are_ignored() -> None:
     text = body(
         'rabbitmq_detailed_queue_messages_ready{vhost="other",queue="q"} 5',
