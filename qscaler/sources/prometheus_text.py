@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from qscaler.errors import SourceDataError
@@ -109,6 +109,10 @@ _ESCAPES = re.compile(r'\\[\\"n]')
 MAX_COUNT = 2**53
 
 
+#: A counter's key: (what it counts, queue, metric|series id).
+Series = tuple[str, str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class QueueGauges:
     """One queue's gauges on one node; None where the node did not report one."""
@@ -158,7 +162,7 @@ def parse_exposition(text: str, vhost: str, where: str) -> Exposition:
     return Exposition(
         node=node,
         version=_first(body, *_VERSION) or "",
-        gauges={name: QueueGauges(**values) for name, values in builder.gauges.items()},
+        gauges=builder.queue_gauges(),
         counters=builder.counters,
         queue_counters=queue_counters,
         unreadable_lines=builder.unreadable,
@@ -187,28 +191,33 @@ class _Builder:
         self.vhost, self.where = vhost, where
         self.counter_names = QUEUE_COUNTERS if queue_counters else CHANNEL_COUNTERS
         self.gauges: dict[str, dict[str, int]] = {}
+        self.plain_gauges: dict[str, QueueGauges] | None = None  # the fast path's
         self.counters: dict[tuple[str, str, str], float] = {}
         self.lines = 0
         self.unreadable = 0
 
     def add_plain(self, body: str, expected: int) -> bool:
         """Read every sample of `body` (the answer with a newline in front) with
-        the label layout RabbitMQ writes and no escaping in the names (the
-        common case, matched in C); False, with nothing kept, when some line is
-        not like that."""
+        the label layout RabbitMQ writes, no escaping in the names and whole
+        counts (the common case, matched and converted in C, a list at a time);
+        False, with nothing kept, when some line is not like that, or a series
+        appears twice: the careful path then reads it, or says what is wrong."""
         patterns = _plain_patterns(self.vhost, self.counter_names is QUEUE_COUNTERS)
         found = {shape: pattern.findall(body) for shape, pattern in patterns.items()}
         if sum(len(matches) for matches in found.values()) != expected:
             return False
-        self.lines = expected
-        for name, queue, value in found.pop("gauge"):
-            full = _P + "queue_" + name
-            self._gauge(GAUGES[full], full, queue, self._value(full, value, queue))
-        for shape, matches in found.items():
-            for match in matches:
-                name, queue, series_id, value = _plain_counter(shape, match)
-                self._counter(name, queue, series_id, self._value(name, value, queue))
+        gauges = _plain_gauges(found.pop("gauge"))
+        counters = _plain_counters(found)
+        if gauges is None or counters is None:
+            return False
+        self.lines, self.plain_gauges, self.counters = expected, gauges, counters
         return True
+
+    def queue_gauges(self) -> dict[str, QueueGauges]:
+        """Each queue's gauges, in the order the answer first names the queues."""
+        if self.plain_gauges is not None:
+            return self.plain_gauges
+        return {name: QueueGauges(**values) for name, values in self.gauges.items()}
 
     def add(self, name: str, label_text: str, value_text: str) -> None:
         self.lines += 1
@@ -250,7 +259,7 @@ class _Builder:
         values[field_name] = int(value)
 
     def _value(self, name: str, text: str, queue: str) -> float:
-        if text.isdigit() and len(text) < 16:
+        if text.isascii() and text.isdigit() and len(text) < 16:
             return int(text)  # the common case: a whole count
         try:
             value = float(text)
@@ -277,21 +286,68 @@ _PLAIN_SHAPES = {
     "channel_published": f"{_P}queue_messages_published_total",
 }
 _PLAIN_CACHE: dict[tuple[str, bool], dict[str, re.Pattern[str]]] = {}
+#: The gauge shape's metric (after `…_queue_`) → its field.
+_GAUGE_FIELDS = {name.removeprefix(f"{_P}queue_"): field for name, field in GAUGES.items()}
 
 
-def _plain_counter(shape: str, match: tuple[str, ...]) -> tuple[str, str, str, str]:
-    """(metric name, queue, series id, value) of one fast-path counter match."""
+def _plain_gauges(matches: list[tuple[str, str, str]]) -> dict[str, QueueGauges] | None:
+    """The fast path's gauges from (metric, queue, value) matches; None when a
+    value is not a plain count or a series appears twice."""
+    if not matches:
+        return {}
+    names, queues, texts = zip(*matches, strict=True)
+    values = _plain_counts(texts)
+    if values is None:
+        return None
+    columns: dict[str, dict[str, int]] = {"ready": {}, "unacked": {}, "consumers": {}}
+    by_name = {name: columns[field] for name, field in _GAUGE_FIELDS.items()}
+    for name, queue, value in zip(names, queues, values, strict=True):
+        by_name[name][queue] = value
+    if sum(map(len, columns.values())) != len(matches):
+        return None
+    ready, unacked, consumers = columns["ready"], columns["unacked"], columns["consumers"]
+    return {
+        queue: QueueGauges(ready.get(queue), unacked.get(queue), consumers.get(queue))
+        for queue in dict.fromkeys(queues)
+    }
+
+
+def _plain_counters(found: dict[str, list[tuple[str, ...]]]) -> dict[Series, float] | None:
+    """The fast path's counters, keyed as `_Builder._counter` keys them; None
+    when a value is not a plain count or a series appears twice."""
+    counters: dict[Series, float] = {}
+    for shape, matches in found.items():
+        values = _plain_counts([match[-1] for match in matches])
+        if values is None:
+            return None
+        counters.update(zip(_series(shape, matches), values, strict=True))
+    if len(counters) != sum(map(len, found.values())):
+        return None
+    return counters
+
+
+def _plain_counts(texts: Sequence[str]) -> list[int] | None:
+    """The values as ints when every one is a plain count (ASCII digits, under
+    16 of them: what `_Builder._value` reads as a whole count), else None.
+    Checked and converted in C: one join, one `isdigit`, one `map`."""
+    joined = "".join(texts)
+    if not (joined.isascii() and joined.isdigit()) or max(map(len, texts), default=0) > 15:
+        return None
+    return list(map(int, texts))
+
+
+def _series(shape: str, matches: list[tuple[str, ...]]) -> list[Series]:
+    """(what, queue, metric|series id) of each fast-path counter match: the key
+    `_Builder.add` makes for the same line, so that the two paths' counters
+    continue each other from one poll to the next."""
+    f, p = Counter.FINISHED, Counter.PUBLISHED
     if shape == "queue":
-        name, queue, value = match
-        return _P + name, queue, "", value
+        return [(f, q, f"{_P}{n}|") for n, q, _ in matches]
     if shape == "queue_published":
-        exchange, queue, value = match
-        return _P + "queue_exchange_messages_published_total", queue, exchange, value
+        return [(p, q, f"{_P}queue_exchange_messages_published_total|{e}") for e, q, _ in matches]
     if shape == "channel":
-        name, channel, queue, value = match
-        return _P + name, queue, f"{channel}|", value
-    channel, queue, exchange, value = match
-    return _P + "queue_messages_published_total", queue, f"{channel}|{exchange}", value
+        return [(f, q, f"{_P}{n}|{c}|") for n, c, q, _ in matches]
+    return [(p, q, f"{_P}queue_messages_published_total|{c}|{e}") for c, q, e, _ in matches]
 
 
 def _plain_patterns(vhost: str, queue_counters: bool) -> dict[str, re.Pattern[str]]:

@@ -7,13 +7,20 @@ not RabbitMQ's, was cut, or held NaN.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from qscaler.errors import SourceDataError
-from qscaler.sources.prometheus_text import Counter, parse_exposition
+from qscaler.sources.prometheus_text import (
+    _SAMPLE,
+    Counter,
+    Exposition,
+    _Builder,
+    parse_exposition,
+)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "rabbitmq"
 RECORDED = (FIXTURES / "3.10.8" / "prometheus-detailed.txt").read_text()
@@ -191,3 +198,46 @@ def test_recorded_405_answer_reads_per_queue_counters_and_escaped_names() -> Non
     # per queue, not per channel: 10 published, 4 acked + 1 fetched with auto-ack
     assert counted == {Counter.PUBLISHED: 10, Counter.FINISHED: 5}
     assert all("<0." not in series for (_, _, series) in parsed.counters)
+
+
+def _both_paths(text: str, vhost: str) -> tuple[Exposition, Exposition]:
+    """The answer read by the fast path (asserted taken) and by the careful one."""
+    fast = parse_exposition(text, vhost, "node")
+    careful = _Builder(vhost, "node", fast.queue_counters)
+    assert careful.add_plain("\n" + text, careful_lines(text)), "the fast path was not taken"
+    careful = _Builder(vhost, "node", fast.queue_counters)
+    for match in _SAMPLE.finditer(text):
+        careful.add(match.group(1), match.group(2), match.group(3))
+    return fast, replace(fast, gauges=careful.queue_gauges(), counters=careful.counters)
+
+
+def careful_lines(text: str) -> int:
+    return sum(1 for _ in _SAMPLE.finditer(text))
+
+
+@pytest.mark.parametrize(
+    ("text", "vhost"),
+    [
+        pytest.param(RECORDED, "/", id="3.10.8"),
+        pytest.param(
+            "".join(
+                line
+                for line in RECORDED_405.splitlines(True)
+                if "channel" not in line and "\\" not in line  # escaped: careful path
+            ),
+            "/",
+            id="4.0.5-per-queue-families-only",
+        ),
+    ],
+)
+def test_fast_and_careful_paths_read_the_same_gauges_counters_and_order(
+    text: str, vhost: str
+) -> None:
+    """Counters are keyed alike on both paths (a node's answer may take either
+    from one poll to the next, and rates come from the difference), gauges
+    list the queues in the same order."""
+    fast, careful = _both_paths(text, vhost)
+    assert fast.counters
+    assert fast.gauges
+    assert list(fast.gauges.items()) == list(careful.gauges.items())
+    assert list(fast.counters.items()) == list(careful.counters.items())
