@@ -131,6 +131,11 @@ def test_unescaped_names_from_310_are_counted_as_unreadable_not_guessed(raw: str
             id="nan",
         ),
         pytest.param(
+            body('rabbitmq_detailed_queue_messages_ready{vhost="v",queue="q"} \u00b2'),
+            "not a count",
+            id="superscript-digit",
+        ),
+        pytest.param(
             body('rabbitmq_detailed_queue_messages_ready{vhost="v",queue="q"} +Inf'),
             "not a count",
             id="inf",
