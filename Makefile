@@ -56,9 +56,12 @@ check: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-## the whole suite: static checks, unit, simulator, RabbitMQ integration, Kubernetes end-to-end
+## the whole suite: static checks, unit, simulator, RabbitMQ integration, Kubernetes end-to-end;
+## in TEST_WORKERS pytest-xdist workers, each with its own broker and control plane (docs/testing.md)
+TEST_WORKERS ?= 2
 test: deps check
-	QSCALER_HYPOTHESIS_EXAMPLES=$${QSCALER_HYPOTHESIS_EXAMPLES:-10000} $(VENV)/bin/pytest
+	QSCALER_HYPOTHESIS_EXAMPLES=$${QSCALER_HYPOTHESIS_EXAMPLES:-10000} \
+	  $(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder --durations=25
 
 unit: install
 	$(VENV)/bin/pytest tests/unit tests/sim
