@@ -12,14 +12,17 @@ This plugin gives every test an `xdist_group`, the unit a worker takes whole:
 - every test of the private Docker engine is in one group, `docker`: only one
   worker ever starts dockerd and builds or loads the cached images, so a cold
   image cache is built once, never by two workers at once;
-- any other test is grouped by its file and its broker version, so a file's
-  module fixtures are set up once per version and a file's two version passes
-  can run side by side.
+- a test of the broker or the control plane is grouped by its file and its
+  broker version, so a file's module fixtures are set up once per version and
+  a file's two version passes can run side by side;
+- a test that needs none of them (unit, simulator, command line, fuzzing) has
+  no group: xdist hands those out one by one, so the long fuzzing tests (a few
+  minutes each at 10,000 examples) spread over both workers.
 
 Groups are handed out in the order of this plugin's sort, longest expected
 first (the known long files, then the end-to-end files, then the broker ones,
-then the rest), so no long file starts last and leaves one worker waiting
-alone at the end. Without `--dist loadgroup` (a plain `pytest`) nothing changes.
+then fuzzing, then the rest), so no long group starts last and leaves one
+worker busy alone at the end. Without `--dist loadgroup` (a plain `pytest`) nothing changes.
 """
 
 from __future__ import annotations
@@ -36,8 +39,12 @@ LONGEST_FIRST = (
     "tests/e2e/test_hpa_faults.py",
     "tests/e2e/test_actuation.py",
 )
+#: Tests of no service that take minutes at CI's 10,000 hypothesis examples.
+LONG_WITHOUT_SERVICES = ("tests/fuzz/", "tests/unit/test_binding.py")
 DOCKER_GROUP = "docker"
 VERSION_FIXTURES = ("broker", "broker_stats_off", "rabbitmq_version")
+SERVICE_MARKERS = ("docker", "k8s", "rabbitmq")
+SERVICE_FIXTURES = ("rabbitmq_nodes", "control_plane", "docker_engine", *VERSION_FIXTURES)
 
 
 def _uses_docker(item: pytest.Item) -> bool:
@@ -50,8 +57,18 @@ def _broker_version(item: pytest.Item) -> str | None:
     return next((str(params[name]) for name in VERSION_FIXTURES if name in params), None)
 
 
+def _uses_services(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return any(item.get_closest_marker(marker) for marker in SERVICE_MARKERS) or any(
+        name in fixtures for name in SERVICE_FIXTURES
+    )
+
+
 def group_of(item: pytest.Item) -> str:
-    """The group `item` runs in: `docker`, or its file and broker version."""
+    """The group `item` runs in: `docker`, its file and broker version, or
+    (a test of no service) its own id."""
+    if not _uses_services(item):
+        return item.nodeid
     if _uses_docker(item):
         return DOCKER_GROUP
     version = _broker_version(item)
@@ -71,7 +88,9 @@ def _rank(item: pytest.Item) -> int:
     for offset, marker in enumerate(("k8s", "rabbitmq"), start=1):
         if item.get_closest_marker(marker) is not None:
             return len(LONGEST_FIRST) + offset
-    return len(LONGEST_FIRST) + 3
+    if path.startswith(LONG_WITHOUT_SERVICES):
+        return len(LONGEST_FIRST) + 3
+    return len(LONGEST_FIRST) + 4
 
 
 def _group_order(items: list[pytest.Item]) -> dict[str, tuple[int, int]]:
@@ -97,7 +116,8 @@ def pytest_collection_modifyitems(
     if config.getoption("dist", "no") != "loadgroup":
         return (yield)
     for item in items:
-        item.add_marker(pytest.mark.xdist_group(group_of(item)))
+        if _uses_services(item):
+            item.add_marker(pytest.mark.xdist_group(group_of(item)))
     yield
     order = _group_order(items)
     items.sort(key=lambda item: order[group_of(item)])
