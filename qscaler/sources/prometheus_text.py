@@ -330,8 +330,10 @@ def _plain_counts(texts: Sequence[str]) -> list[int] | None:
     """The values as ints when every one is a plain count (ASCII digits, under
     16 of them: what `_Builder._value` reads as a whole count), else None.
     Checked and converted in C: one join, one `isdigit`, one `map`."""
+    if not texts:
+        return []  # "".isdigit() is False: no lines is not an odd line
     joined = "".join(texts)
-    if not (joined.isascii() and joined.isdigit()) or max(map(len, texts), default=0) > 15:
+    if not (joined.isascii() and joined.isdigit()) or max(map(len, texts)) > 15:
         return None
     return list(map(int, texts))
 

@@ -225,6 +225,11 @@ def careful_lines(text: str) -> int:
     [
         pytest.param(RECORDED, "/", id="3.10.8"),
         pytest.param(
+            "".join(line for line in RECORDED.splitlines(True) if "_total{" not in line),
+            "/",
+            id="3.10.8-gauges-only",  # no channel has used a queue since the node started
+        ),
+        pytest.param(
             "".join(
                 line
                 for line in RECORDED_405.splitlines(True)
@@ -242,7 +247,6 @@ def test_fast_and_careful_paths_read_the_same_gauges_counters_and_order(
     from one poll to the next, and rates come from the difference), gauges
     list the queues in the same order."""
     fast, careful = _both_paths(text, vhost)
-    assert fast.counters
     assert fast.gauges
     assert list(fast.gauges.items()) == list(careful.gauges.items())
     assert list(fast.counters.items()) == list(careful.counters.items())
