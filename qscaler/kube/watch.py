@@ -97,7 +97,7 @@ class Reflector(Generic[T]):
         self._stop.set()
         response = self._response
         if response is not None:
-            response.shutdown()
+            interrupt(response)
 
     def list_once(self) -> None:
         """List once, now, on this thread, and raise what failed: for one-shot
@@ -199,6 +199,23 @@ class Reflector(Generic[T]):
             else:
                 self._items[key] = value
         return version
+
+
+def interrupt(response: urllib3.BaseHTTPResponse) -> None:
+    """Shut a watch's connection down so its reading thread wakes up and ends.
+
+    Why the failures are swallowed: `stop` reads the response while the watch
+    thread may be finishing with it (the server ended the watch, or an error
+    did), so by the time of the shutdown the response may be closed
+    (ValueError), released to the pool (RuntimeError) or its socket closed
+    (OSError). Each means the connection is already gone, which is what
+    stopping wants; raising would stop the caller from stopping the other
+    watches and closing its other clients.
+    """
+    try:
+        response.shutdown()
+    except (OSError, ValueError, RuntimeError) as exc:
+        log.debug("watch connection already gone at stop (%s)", exc)
 
 
 def _key(obj: Mapping[str, Any]) -> str:
