@@ -21,7 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from kubernetes.client.exceptions import ApiException
 
 from qscaler.core.forecast import ForecastState
@@ -34,7 +33,7 @@ from qscaler.kube.forecast_store import ForecastStore, entry_key
 from qscaler.settings import Settings
 from tests.e2e.conftest import ENABLED, QSCALER_NAMESPACE, StartQscaler
 from tests.harness.faultproxy import TcpFaultProxy
-from tests.harness.k8s import ControlPlane, wait_for
+from tests.harness.k8s import ControlPlane, kubeconfig_through, wait_for
 from tests.harness.qscaler_process import QscalerProcess
 from tests.harness.rabbitmq import Broker
 from tests.unit.recurring import bursts, learned
@@ -404,15 +403,6 @@ def test_a_graceful_stop_saves_what_was_learned_since_the_last_write(
     assert "Traceback" not in qscaler.logs()
 
 
-def through(proxy: TcpFaultProxy, kubeconfig: Path, directory: Path) -> Path:
-    """A copy of `kubeconfig` whose server is the proxy (TLS passes through)."""
-    document = yaml.safe_load(kubeconfig.read_text())
-    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
-    path = directory / "through-proxy.kubeconfig"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
 @pytest.mark.rabbitmq
 @pytest.mark.rabbitmq_versions("4.0.5")
 def test_a_graceful_stop_with_the_apiserver_silent_gives_the_save_up_and_exits_0(
@@ -431,7 +421,7 @@ def test_a_graceful_stop_with_the_apiserver_silent_gives_the_save_up_and_exits_0
     pod's default grace period) before it would be killed."""
     api_port = int(control_plane.server.rsplit(":", 1)[1])
     with TcpFaultProxy("127.0.0.1", api_port) as proxy:
-        kubeconfig = through(proxy, qscaler_kubeconfig, tmp_path)
+        kubeconfig = kubeconfig_through(proxy.port, qscaler_kubeconfig, tmp_path)
         qscaler = start_qscaler(kubeconfig=str(kubeconfig), forecast_store_seconds="3600")
         key = learning(control_plane, vhost, namespace, busy_queue, qscaler)
         proxy.freeze()

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes import client, config
 from prometheus_client import CollectorRegistry
 
@@ -38,7 +37,7 @@ from qscaler.record.recorder import OutcomeRecorder
 from qscaler.sources.management import ManagementSource
 from tests.e2e.conftest import ENABLED, QSCALER_NAMESPACE, StartQscaler, consumer_annotations
 from tests.harness.faultproxy import TcpFaultProxy
-from tests.harness.k8s import ControlPlane, ReplicaHistory, wait_for
+from tests.harness.k8s import ControlPlane, ReplicaHistory, kubeconfig_through, wait_for
 from tests.harness.rabbitmq import Broker
 
 #: Kubernetes faults: the broker only feeds a backlog, the same on every version.
@@ -398,15 +397,6 @@ def test_16_hpa_added_and_deleted_while_bound_switches_mode_without_lowering(
 # --- 17, 18, 19: leadership -------------------------------------------------------
 
 
-def _through(proxy: TcpFaultProxy, kubeconfig: Path, directory: Path) -> Path:
-    """A copy of `kubeconfig` whose server is the proxy (TLS passes through)."""
-    document = yaml.safe_load(kubeconfig.read_text())
-    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
-    path = directory / "through-proxy.kubeconfig"
-    path.write_text(yaml.safe_dump(document))
-    return path
-
-
 def test_17_a_leader_cut_off_from_the_apiserver_stops_writing_before_anyone_takes_over(
     control_plane: ControlPlane,
     broker: Broker,
@@ -433,7 +423,9 @@ def test_17_a_leader_cut_off_from_the_apiserver_stops_writing_before_anyone_take
     api_port = int(control_plane.server.rsplit(":", 1)[1])
     with TcpFaultProxy("127.0.0.1", api_port) as proxy:
         cut_off = start_qscaler(
-            "cut-off", kubeconfig=str(_through(proxy, qscaler_kubeconfig, tmp_path)), **timings
+            "cut-off",
+            kubeconfig=str(kubeconfig_through(proxy.port, qscaler_kubeconfig, tmp_path)),
+            **timings,
         )
         wait_for(
             "the proxied instance to lead",

@@ -33,6 +33,16 @@ T = TypeVar("T")
 METRICS_PATH_ANNOTATION = "metrics.k8s.io/resource-metrics-path"
 
 
+def kubeconfig_through(port: int, kubeconfig: Path, directory: Path) -> Path:
+    """A copy of `kubeconfig` whose server is 127.0.0.1:`port`: a TCP fault proxy
+    in front of the API server (TLS passes through it untouched)."""
+    document = yaml.safe_load(kubeconfig.read_text())
+    document["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    path = directory / "through-proxy.kubeconfig"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
 def wait_for(
     what: str, check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.25
 ) -> T:
