@@ -8,8 +8,17 @@ reason) update a single Event's count, message and lastTimestamp, at most
 once per `repeat_seconds`, as client-go's EventCorrelator does. Repeats held
 back within that period are written by `flush` (the recorder calls it after
 every cycle) once the period is over, so an Event's count is right even when
-the problem stopped in between. Events are best effort: a failure to record
-one is logged and never stops a cycle.
+the problem stopped in between.
+
+Events are best effort, but a scale's Event should not vanish because the
+apiserver blinked (a restart, a 503, a connection refused) just as it was
+written: a create that fails that way is kept and retried by `flush`, as
+client-go's recorder retries in the background. Only transient failures are
+retried (no connection, 429, 5xx; a 409 on a retry means the first attempt
+did land), for up to `RETRY_SECONDS`, at most `MAX_HELD` Events at once, and
+one failed retry ends a flush's retries, so an unreachable
+apiserver costs a cycle one timeout, not one per held Event. A failure to
+record an Event is logged and never stops a cycle.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import Any
 
 import urllib3
 from kubernetes import client
@@ -35,13 +45,22 @@ MERGE_PATCH = "application/merge-patch+json"
 #: (connect, read) seconds: recording an Event must never stall a cycle for long.
 TIMEOUT = (3.0, 5.0)
 
+#: A create that keeps failing is given up after this long (client-go: 12 tries 10 s apart).
+RETRY_SECONDS = 120.0
+#: Unwritten Events held for retry at once; beyond it the newest is dropped.
+MAX_HELD = 1000
+
 #: (workload, type, reason, message): what makes two Events one series.
 _SeriesKey = tuple[str, str, str, str]
 
 
 @dataclass(slots=True)
 class _EventSeries:
-    """One Event and the repeats counted on it; `pending` repeats are not written yet."""
+    """One Event and the repeats counted on it; `pending` repeats are not written yet.
+
+    `unwritten` holds the create's body while the Event does not exist yet
+    (its create failed and will be retried); `what` names it in the log.
+    """
 
     name: str
     namespace: str
@@ -49,6 +68,8 @@ class _EventSeries:
     patched_at: float
     message: str
     pending: bool = False
+    unwritten: dict[str, Any] | None = None
+    what: str = ""
 
 
 class KubeEvents:
@@ -85,11 +106,22 @@ class KubeEvents:
         ))  # fmt: skip
 
     def flush(self) -> None:
-        """Write out the repeats held back, on each Event whose repeat period is over."""
+        """Retry the Events not created yet, then write out the repeats held
+        back on each Event whose repeat period is over."""
         now = self.clock()
+        self._retry_creates()
         for key, series in list(self._series.items()):
-            if series.pending and now - series.patched_at >= self.repeat_seconds:
+            period_over = now - series.patched_at >= self.repeat_seconds
+            if series.unwritten is None and series.pending and period_over:
                 self._guarded(key, series.name, partial(self._patch, series, now))
+
+    def _retry_creates(self) -> None:
+        """Create the held Events, oldest first, until one fails again."""
+        for key, series in list(self._series.items()):
+            if series.unwritten is None or self._try_create(key, series, retry=True):
+                continue
+            if key in self._series:  # still held: the apiserver is still in trouble
+                return
 
     def _guarded(self, key: _SeriesKey, what: str, write: Callable[[], None]) -> None:
         """Make one Event write; a failure is logged, and a 404 (the Event
@@ -109,20 +141,61 @@ class KubeEvents:
         now = self.clock()
         series = self._series.get(key)
         if series is None:
-            name = self._create(workload, event_type, reason, message)
-            self._series[key] = _EventSeries(name, workload.ref.namespace, 1, now, message)
+            body = self._body(workload, event_type, reason, message)
+            series = _EventSeries(body["metadata"]["name"], workload.ref.namespace, 1, now, message)
+            series.unwritten, series.what = body, f"{reason} on {workload.ref}"
+            self._series[key] = series
+            self._try_create(key, series, retry=False)
             return
         series.count += 1
         series.message, series.pending = message, True
+        if series.unwritten is not None:  # not created yet: the create carries the repeats
+            return
         if now - series.patched_at >= self.repeat_seconds:
             self._patch(series, now)
 
-    def _create(self, workload: Workload, event_type: str, reason: str, message: str) -> str:
+    def _try_create(self, key: _SeriesKey, series: _EventSeries, retry: bool) -> bool:
+        """Create a held Event; keep it for `flush` when the failure may pass.
+
+        True when the Event now exists (a 409 on a retry: the earlier try
+        landed though its answer was lost)."""
+        body = series.unwritten
+        assert body is not None
+        body["count"], body["message"] = series.count, series.message
+        try:
+            self.core.create_namespaced_event(
+                series.namespace, body, _preload_content=False, _request_timeout=TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 409 and retry:
+                return self._created(series)
+            return self._hold(key, series, f"HTTP {exc.status}", _transient(exc.status))
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            return self._hold(key, series, str(exc), transient=True)
+        return self._created(series)
+
+    def _created(self, series: _EventSeries) -> bool:
+        series.unwritten, series.pending = None, False
+        return True
+
+    def _hold(self, key: _SeriesKey, series: _EventSeries, why: str, transient: bool) -> bool:
+        """Keep a failed create for a retry, or give it up; False either way."""
+        held = sum(1 for s in self._series.values() if s.unwritten is not None)
+        in_time = self.clock() - series.patched_at < RETRY_SECONDS
+        if transient and in_time and held <= MAX_HELD:
+            log.warning("could not record Event %s: %s; will retry", series.what, why)
+            return False
+        log.warning("could not record Event %s: %s; given up", series.what, why)
+        self._series.pop(key, None)
+        return False
+
+    def _body(
+        self, workload: Workload, event_type: str, reason: str, message: str
+    ) -> dict[str, Any]:
         ref = workload.ref
         now = self.wall_clock().strftime("%Y-%m-%dT%H:%M:%SZ")
-        name = f"{ref.name}.{secrets.token_hex(8)}"
-        body = {
-            "metadata": {"name": name, "namespace": ref.namespace},
+        return {
+            "metadata": {"name": f"{ref.name}.{secrets.token_hex(8)}", "namespace": ref.namespace},
             "involvedObject": {
                 "apiVersion": "apps/v1",
                 "kind": ref.kind,
@@ -140,10 +213,6 @@ class KubeEvents:
             "lastTimestamp": now,
             "count": 1,
         }
-        self.core.create_namespaced_event(
-            ref.namespace, body, _preload_content=False, _request_timeout=TIMEOUT
-        )
-        return name
 
     def _patch(self, series: _EventSeries, now: float) -> None:
         body = {
@@ -160,3 +229,8 @@ class KubeEvents:
             _request_timeout=TIMEOUT,
         )
         series.patched_at, series.pending = now, False
+
+
+def _transient(status: int) -> bool:
+    """A failure that may pass on its own: throttled, or the apiserver's own trouble."""
+    return status == 429 or status >= 500

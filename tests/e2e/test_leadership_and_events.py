@@ -10,7 +10,9 @@ internal error, whether it was a scale or the restore of an orphaned HPA.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from kubernetes import client, config
@@ -21,7 +23,7 @@ from qscaler.core.annotations import ORIGINAL_MIN_REPLICAS
 from qscaler.core.reasons import Hold
 from qscaler.core.workload import Hpa, Workload
 from qscaler.kube.cache import ClusterCache
-from qscaler.kube.events import KubeEvents
+from qscaler.kube.events import RETRY_SECONDS, KubeEvents
 from qscaler.kube.lease import LeaseElector
 from qscaler.kube.writer import KubeWriter
 from qscaler.loop import ControlLoop
@@ -31,7 +33,8 @@ from qscaler.record.metrics import Metrics
 from qscaler.record.recorder import OutcomeRecorder
 from qscaler.sources.management import ManagementSource
 from tests.e2e.conftest import ENABLED, consumer_annotations
-from tests.harness.k8s import ControlPlane, wait_for
+from tests.harness.faultproxy import TcpFaultProxy
+from tests.harness.k8s import ControlPlane, kubeconfig_through, wait_for
 from tests.harness.rabbitmq import Broker
 
 pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq]
@@ -186,3 +189,97 @@ def _count(plane: ControlPlane, namespace: str) -> int:
     (event,) = plane.events_by_reason(namespace, "worker")["SourceStale"]
     count: int = event["count"]
     return count
+
+
+# --- Event creates that fail while the apiserver is away -------------------------
+
+
+def events_through(
+    plane: ControlPlane, proxy: TcpFaultProxy, directory: Path, clock: ManualClock
+) -> KubeEvents:
+    """KubeEvents whose apiserver connection runs through `proxy`."""
+    kubeconfig = kubeconfig_through(proxy.port, plane.kubeconfig, directory)
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return KubeEvents(client.ApiClient(configuration), "test", clock=clock)
+
+
+def a_deployment(plane: ControlPlane, namespace: str, name: str) -> Workload:
+    plane.deployment(namespace, name, 1)
+    workload = workload_from(plane.read_deployment(namespace, name), "Deployment")
+    assert workload is not None
+    return workload
+
+
+def cut(proxy: TcpFaultProxy) -> None:
+    """The apiserver becomes unreachable: new connections refused, open ones reset."""
+    proxy.refuse()
+    proxy.drop_all()
+
+
+def test_a_scale_event_written_while_the_apiserver_is_away_is_created_when_it_returns(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The 1 → 3 ScaleUp of fault 11: written just as the apiserver went down.
+    The create is held, its repeat counted on it, and the next flush after the
+    apiserver is back creates it with the count. One failed retry ends a
+    flush's retries, so three held Events cost one failed create per flush."""
+    workloads = [a_deployment(control_plane, namespace, f"worker-{i}") for i in range(3)]
+    api_port = int(control_plane.server.rsplit(":", 1)[1])
+    clock = ManualClock()
+    with TcpFaultProxy("127.0.0.1", api_port) as proxy:
+        events = events_through(control_plane, proxy, tmp_path, clock)
+        cut(proxy)
+        for workload in workloads:
+            events.emit(workload, "Normal", "ScaleUp", "1 → 3: 30 ready")
+        events.emit(workloads[0], "Normal", "ScaleUp", "1 → 3: 30 ready")
+        caplog.clear()
+        events.flush()
+        retries = [r for r in caplog.records if "will retry" in r.getMessage()]
+        assert len(retries) == 1, "an unreachable apiserver stops the flush at the first failure"
+        assert control_plane.events_by_reason(namespace, "worker-0").get("ScaleUp", []) == []
+
+        proxy.accept()
+        clock.now += 10
+        events.flush()
+    counts = [
+        [e["count"] for e in control_plane.events_by_reason(namespace, w.ref.name)["ScaleUp"]]
+        for w in workloads
+    ]
+    assert counts == [[2], [1], [1]], "each held Event created once, with its repeats"
+
+
+def test_a_held_event_is_given_up_after_the_retry_period(
+    control_plane: ControlPlane, namespace: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Retrying forever would grow memory and replay old news: after
+    RETRY_SECONDS the create is given up, and a returning apiserver gets nothing."""
+    workload = a_deployment(control_plane, namespace, "worker")
+    api_port = int(control_plane.server.rsplit(":", 1)[1])
+    clock = ManualClock()
+    with TcpFaultProxy("127.0.0.1", api_port) as proxy:
+        events = events_through(control_plane, proxy, tmp_path, clock)
+        cut(proxy)
+        events.emit(workload, "Normal", "ScaleUp", "1 → 3: 30 ready")
+        clock.now += RETRY_SECONDS
+        events.flush()
+        assert any("given up" in r.getMessage() for r in caplog.records)
+        proxy.accept()
+        events.flush()
+    assert control_plane.events_by_reason(namespace, "worker").get("ScaleUp", []) == []
+
+
+def test_an_event_the_apiserver_refuses_for_good_is_not_retried(
+    control_plane: ControlPlane, namespace: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 404 (its namespace is gone) will not pass by itself: given up at once."""
+    workload = a_deployment(control_plane, namespace, "worker")
+    gone = replace(workload, ref=replace(workload.ref, namespace="no-such-namespace"))
+    events = KubeEvents(api_client(control_plane), "test", clock=ManualClock())
+    events.emit(gone, "Normal", "ScaleUp", "1 → 3: 30 ready")
+    assert [r.getMessage() for r in caplog.records if "Event" in r.getMessage()] == [
+        "could not record Event ScaleUp on no-such-namespace/worker: HTTP 404; given up"
+    ]
+    caplog.clear()
+    events.flush()
+    assert not [r for r in caplog.records if "Event" in r.getMessage()]
