@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,26 @@ def patches(process: Any, resource: str = "deployments/scale") -> float:
     )
 
 
+def publish_settled(broker: Broker, vhost: str, queue: str, count: int) -> None:
+    """Publish `count` messages to an empty queue and wait until the broker counts them all.
+
+    Why: the broker samples its queue statistics every second while the
+    messages arrive one confirm at a time, so a qscaler already running may
+    read part of the count and rise in two steps (1 → 2 → 3), which is right
+    but not the one write a test counts. Published before qscaler starts, the
+    count is read whole."""
+    broker.publish(vhost, queue, count)
+    wait_for(
+        f"the broker to count {count} in {queue}",
+        lambda: (broker.queue(vhost, queue) or {}).get("messages") == count,
+    )
+
+
+def rises(values: Sequence[int]) -> bool:
+    """Each value above the one before: a replica history that never went down."""
+    return all(a < b for a, b in pairwise(values))
+
+
 # --- 11 -------------------------------------------------------------------------
 
 
@@ -79,8 +100,8 @@ def test_11_apiserver_restart_watch_resumes_and_nothing_is_written_twice(
         namespace, "worker", 1, consumer_annotations(vhost, "work", cooldown="1h"), ENABLED
     )
     history = ReplicaHistory(control_plane, namespace, "worker")
+    publish_settled(broker, vhost, "work", 30)
     qscaler = start_qscaler()
-    broker.publish(vhost, "work", 30)
     wait_for("3 replicas", lambda: control_plane.replicas(namespace, "worker") == 3, timeout=60)
     wait_for("the write counted", lambda: patches(qscaler) == 1)
 
@@ -88,14 +109,23 @@ def test_11_apiserver_restart_watch_resumes_and_nothing_is_written_twice(
     assert qscaler.metric_sum("qscaler_kubernetes_errors_total", code="0") >= 1, (
         "the outage shows in metrics"
     )
-    broker.publish(vhost, "work", 30)
+    # Routed at once, yet a statistics sample may still catch part of it, so
+    # the rise to 6 may take two steps: each step is one change, one write.
+    broker.publish(vhost, "work", 30, atomic=True)
     wait_for(
         "6 replicas after the restart",
         lambda: control_plane.replicas(namespace, "worker") == 6,
         timeout=90,
     )
+    wait_for("the watch to see 6", lambda: history.values[-1:] == [6], timeout=30)
+    wait_for("every change's write counted", lambda: patches(qscaler) >= len(history.values) - 1)
     time.sleep(3)  # a few more 1-s cycles: any duplicate write would land now
-    assert patches(qscaler) == 2, "one write per change, none repeated after the restart"
+    values = history.stop()
+    assert values[:2] == [1, 3], values
+    assert values[-1] == 6, values
+    assert rises(values), f"nothing lowered: {values}"
+    changes = len(values) - 1
+    assert patches(qscaler) == changes, "one write per change, none repeated after the restart"
 
     def scale_ups() -> int:
         series = control_plane.events_by_reason(namespace, "worker").get("ScaleUp", [])
@@ -103,9 +133,8 @@ def test_11_apiserver_restart_watch_resumes_and_nothing_is_written_twice(
 
     # The first Event may have been written just as the apiserver went down:
     # its create is then held and made on a cycle after the restart.
-    wait_for("one ScaleUp Event per change", lambda: scale_ups() >= 2, timeout=30)
-    assert scale_ups() == 2
-    assert history.stop() == [1, 3, 6]
+    wait_for("one ScaleUp Event per change", lambda: scale_ups() >= changes, timeout=30)
+    assert scale_ups() == changes
 
 
 # --- 12 -------------------------------------------------------------------------
@@ -363,8 +392,8 @@ def test_16_hpa_added_and_deleted_while_bound_switches_mode_without_lowering(
         namespace, "worker", 1, consumer_annotations(vhost, "work", cooldown="1h"), ENABLED
     )
     history = ReplicaHistory(control_plane, namespace, "worker")
+    publish_settled(broker, vhost, "work", 30)
     qscaler = start_qscaler()
-    broker.publish(vhost, "work", 30)
     wait_for(
         "3 replicas through the scale subresource",
         lambda: control_plane.replicas(namespace, "worker") == 3,
@@ -378,7 +407,9 @@ def test_16_hpa_added_and_deleted_while_bound_switches_mode_without_lowering(
         timeout=60,
     )
     scale_writes = patches(qscaler)
-    broker.publish(vhost, "work", 20)
+    # Routed at once, yet a statistics sample may catch part of a publish:
+    # from here on a rise may take two steps.
+    broker.publish(vhost, "work", 20, atomic=True)
     wait_for(
         "the floor follows the queue, the HPA controller the floor",
         lambda: control_plane.replicas(namespace, "worker") == 5,
@@ -387,13 +418,18 @@ def test_16_hpa_added_and_deleted_while_bound_switches_mode_without_lowering(
     assert patches(qscaler) == scale_writes, "no replicas written while the HPA exists"
 
     control_plane.autoscaling().delete_namespaced_horizontal_pod_autoscaler("worker", namespace)
-    broker.publish(vhost, "work", 20)
+    broker.publish(vhost, "work", 20, atomic=True)
     wait_for(
         "7 replicas through the scale subresource again",
         lambda: control_plane.replicas(namespace, "worker") == 7,
         timeout=60,
     )
-    assert history.stop() == [1, 3, 5, 7]
+    wait_for("the watch to see 7", lambda: history.values[-1:] == [7], timeout=30)
+    values = history.stop()
+    assert values[:2] == [1, 3], values
+    assert 5 in values, values
+    assert values[-1] == 7, values
+    assert rises(values), f"nothing lowered: {values}"
 
 
 # --- 17, 18, 19: leadership -------------------------------------------------------
@@ -506,6 +542,7 @@ def test_18_two_instances_started_at_once_elect_one_writer(
         "renew_deadline_seconds": "4",
         "retry_period_seconds": "1",
     }
+    publish_settled(broker, vhost, "work", 40)
     started: dict[str, Any] = {}
     threads = [
         threading.Thread(target=lambda n=n: started.__setitem__(n, start_qscaler(n, **timings)))
@@ -523,14 +560,14 @@ def test_18_two_instances_started_at_once_elect_one_writer(
     for _ in range(10):
         assert sum(p.metric("qscaler_leader") or 0 for p in started.values()) <= 1
         time.sleep(0.3)
-    broker.publish(vhost, "work", 40)
     wait_for("4 replicas", lambda: control_plane.replicas(namespace, "worker") == 4, timeout=60)
-    time.sleep(3)
+    wait_for("the write counted", lambda: sum(patches(p) for p in started.values()) >= 1)
+    time.sleep(3)  # a few more 1-s cycles: a second writer's write would land now
     total = sum(patches(p) for p in started.values())
     assert total == 1, f"one change, one write; got {total}"
     writers = {
         e.get("reportingInstance")
-        for e in control_plane.events_by_reason(namespace, "worker")["ScaleFromZero"]
+        for e in control_plane.await_events(namespace, "worker", "ScaleFromZero")
     }
     assert len(writers) == 1
 
