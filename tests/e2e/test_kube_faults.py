@@ -214,6 +214,34 @@ def _limited_service_account(
     return plane.service_account_kubeconfig(namespace, "limited", directory), f"{namespace}-scale"
 
 
+def _may_patch_scale(plane: ControlPlane, namespace: str) -> bool:
+    """Whether the apiserver's authorizer lets the limited ServiceAccount patch
+    deployments/scale now.
+
+    Why ask: the authorizer reads RBAC from a cache that follows a deleted
+    binding a moment later, and a write in that moment is still allowed."""
+    review = client.AuthorizationV1Api(plane.api()).create_subject_access_review(
+        {
+            "spec": {
+                "user": f"system:serviceaccount:{namespace}:limited",
+                "groups": [
+                    "system:serviceaccounts",
+                    f"system:serviceaccounts:{namespace}",
+                    "system:authenticated",
+                ],
+                "resourceAttributes": {
+                    "namespace": namespace,
+                    "verb": "patch",
+                    "group": "apps",
+                    "resource": "deployments",
+                    "subresource": "scale",
+                },
+            }
+        }
+    )
+    return bool(review.status.allowed)
+
+
 def test_13_rbac_removed_names_the_verb_and_resource_and_the_rest_keeps_working(
     control_plane: ControlPlane,
     broker: Broker,
@@ -240,7 +268,13 @@ def test_13_rbac_removed_names_the_verb_and_resource_and_the_rest_keeps_working(
         timeout=60,
     )
 
+    assert _may_patch_scale(control_plane, namespace), "the review sees the grant qscaler used"
     client.RbacAuthorizationV1Api(control_plane.api()).delete_cluster_role_binding(scale_binding)
+    wait_for(
+        "the authorizer to deny patch deployments/scale",
+        lambda: not _may_patch_scale(control_plane, namespace),
+        timeout=30,
+    )
     broker.publish(vhost, "plain", 40)
     broker.publish(vhost, "floored", 50)
     warning = control_plane.await_events(namespace, "plain", "WriteFailed")[0]
