@@ -487,9 +487,15 @@ def test_17_a_leader_cut_off_from_the_apiserver_stops_writing_before_anyone_take
     control_plane.deployment(
         namespace, "worker", 1, consumer_annotations(vhost, "work", cooldown="1h"), ENABLED
     )
+    # The cut-off leader's gauge drops at its first Lease attempt that ends
+    # renew_deadline (4 s) after its last renewal began: by 4 + 1.2 (a retry
+    # period with jitter) + 2 (one call: half the renew deadline) = 7.2 s.
+    # The follower takes over only after lease_duration (12 s) without a
+    # change, about 5 s later. A 6-s lease and a 3-s deadline left 0.3 s,
+    # less than a loaded machine can delay a thread.
     timings = {
-        "lease_duration_seconds": "6",
-        "renew_deadline_seconds": "3",
+        "lease_duration_seconds": "12",
+        "renew_deadline_seconds": "4",
         "retry_period_seconds": "1",
     }
     api_port = int(control_plane.server.rsplit(":", 1)[1])
@@ -607,6 +613,13 @@ def test_18_two_instances_started_at_once_elect_one_writer(
     assert len(writers) == 1
 
 
+#: Test 19's Lease: a renewal every 0.5 s, each call at most 3 s (half the
+#: renew deadline), so the leader keeps the lease through an apiserver stall of
+#: about 5 s. With a 3-s deadline and 1.5-s calls one 2.5-s stall lost it, a
+#: failure that has nothing to do with clocks.
+JUMP_LEASE_SECONDS = 8
+
+
 def _elector(
     plane: ControlPlane, name: str, identity: str, wall_offset: list[timedelta]
 ) -> LeaseElector:
@@ -615,8 +628,8 @@ def _elector(
         name,
         QSCALER_NAMESPACE,
         identity,
-        lease_duration=4,
-        renew_deadline=3,
+        lease_duration=JUMP_LEASE_SECONDS,
+        renew_deadline=6,
         retry_period=0.5,
         wall_clock=lambda: datetime.now(UTC) + wall_offset[0],
     )
@@ -641,7 +654,7 @@ def test_19_clock_jumps_on_the_host_change_no_leadership(
     try:
         leader_offset[0] = timedelta(hours=-2)
         follower_offset[0] = timedelta(hours=2)
-        deadline = time.monotonic() + 3 * 4
+        deadline = time.monotonic() + 3 * JUMP_LEASE_SECONDS
         while time.monotonic() < deadline:  # three lease durations
             assert leader.is_leader()
             assert not follower.is_leader()
