@@ -91,8 +91,17 @@ def test_two_brokers_scale_their_own_workloads_and_a_fault_stays_on_its_broker(
             lambda: qscaler.metric_sum("qscaler_source_errors_total", broker="second") > 0,
             timeout=60,
         )
-        warnings = control_plane.events_by_reason(namespace, "on-second").get("SourceError", [])
-        assert any("broker second" in e["message"] for e in warnings), warnings
+        wait_for(  # the Event is written after the read failed, later in the cycle
+            "a SourceError Event naming broker second",
+            lambda: [
+                e
+                for e in control_plane.events_by_reason(namespace, "on-second").get(
+                    "SourceError", []
+                )
+                if "broker second" in e["message"]
+            ],
+            timeout=30,
+        )
         assert control_plane.replicas(namespace, "on-second") == 5  # held, never scaled down
         assert not control_plane.events_by_reason(namespace, "on-default").get("SourceError")
     finally:

@@ -135,12 +135,15 @@ def test_the_hpa_runs_the_larger_of_cpu_and_queue_demand(
                 == 1
             ),
         )
-        capped = [
-            e["message"]
-            for e in control_plane.events_by_reason(namespace, "worker").get("ScaleUp", [])
-            if "CappedByHpaMax" in e["message"]
-        ]
-        assert capped, "a ScaleUp Event names CappedByHpaMax"
+        wait_for(  # the Event is written after the write it reports
+            "a ScaleUp Event naming CappedByHpaMax",
+            lambda: [
+                e["message"]
+                for e in control_plane.events_by_reason(namespace, "worker").get("ScaleUp", [])
+                if "CappedByHpaMax" in e["message"]
+            ],
+            timeout=30,
+        )
         _keep_story(control_plane, namespace, "capped")
 
         # 5. Both fall: back to the original floor, through the HPA's stabilization.
@@ -203,7 +206,7 @@ def test_from_zero_qscaler_wakes_it_and_then_cpu_leads(
     try:
         broker.publish(vhost, "work", 20)  # the queue wants 2
         _until(timeline, "woken to 2", lambda s: s.replicas >= 2, timeout=60)
-        assert control_plane.events_by_reason(namespace, "worker").get("ScaleFromZero")
+        control_plane.await_events(namespace, "worker", "ScaleFromZero", timeout=30)
         _until(timeline, "CPU to lead to 5", lambda s: (s.replicas, s.floor) == (5, 2))
     finally:
         load.stop()

@@ -109,4 +109,4 @@ def test_imported_patch_applied_with_kustomize_scales_under_qscaler(
         lambda: control_plane.replicas(namespace, "orders-consumer") == 5,
         timeout=90,
     )
-    assert control_plane.events_by_reason(namespace, "orders-consumer").get("ScaleUp")
+    control_plane.await_events(namespace, "orders-consumer", "ScaleUp", timeout=30)

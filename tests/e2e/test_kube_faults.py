@@ -65,21 +65,6 @@ def patches(process: Any, resource: str = "deployments/scale") -> float:
     )
 
 
-def publish_settled(broker: Broker, vhost: str, queue: str, count: int) -> None:
-    """Publish `count` messages to an empty queue and wait until the broker counts them all.
-
-    Why: the broker samples its queue statistics every second while the
-    messages arrive one confirm at a time, so a qscaler already running may
-    read part of the count and rise in two steps (1 → 2 → 3), which is right
-    but not the one write a test counts. Published before qscaler starts, the
-    count is read whole."""
-    broker.publish(vhost, queue, count)
-    wait_for(
-        f"the broker to count {count} in {queue}",
-        lambda: (broker.queue(vhost, queue) or {}).get("messages") == count,
-    )
-
-
 def rises(values: Sequence[int]) -> bool:
     """Each value above the one before: a replica history that never went down."""
     return all(a < b for a, b in pairwise(values))
@@ -100,7 +85,7 @@ def test_11_apiserver_restart_watch_resumes_and_nothing_is_written_twice(
         namespace, "worker", 1, consumer_annotations(vhost, "work", cooldown="1h"), ENABLED
     )
     history = ReplicaHistory(control_plane, namespace, "worker")
-    publish_settled(broker, vhost, "work", 30)
+    broker.publish_settled(vhost, "work", 30)
     qscaler = start_qscaler()
     wait_for("3 replicas", lambda: control_plane.replicas(namespace, "worker") == 3, timeout=60)
     wait_for("the write counted", lambda: patches(qscaler) == 1)
@@ -426,7 +411,7 @@ def test_16_hpa_added_and_deleted_while_bound_switches_mode_without_lowering(
         namespace, "worker", 1, consumer_annotations(vhost, "work", cooldown="1h"), ENABLED
     )
     history = ReplicaHistory(control_plane, namespace, "worker")
-    publish_settled(broker, vhost, "work", 30)
+    broker.publish_settled(vhost, "work", 30)
     qscaler = start_qscaler()
     wait_for(
         "3 replicas through the scale subresource",
@@ -583,7 +568,7 @@ def test_18_two_instances_started_at_once_elect_one_writer(
         "renew_deadline_seconds": "4",
         "retry_period_seconds": "1",
     }
-    publish_settled(broker, vhost, "work", 40)
+    broker.publish_settled(vhost, "work", 40)
     started: dict[str, Any] = {}
     threads = [
         threading.Thread(target=lambda n=n: started.__setitem__(n, start_qscaler(n, **timings)))

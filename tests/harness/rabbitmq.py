@@ -383,6 +383,29 @@ class Broker:
             if atomic:
                 ch.tx_commit()
 
+    def publish_settled(self, vhost: str, queue: str, count: int, timeout: float = 60.0) -> None:
+        """Publish `count` messages to an empty queue and wait until the broker counts them all.
+
+        The broker samples its queue statistics every second while the
+        messages arrive one confirm at a time, so a qscaler already running may
+        read part of the count and rise in two steps (1 → 2 → 3), which is right
+        but not the one write a test counts. Published this way before qscaler
+        starts, the count is read whole."""
+        self.publish(vhost, queue, count)
+        deadline = time.monotonic() + timeout
+        while (self.queue(vhost, queue) or {}).get("messages") != count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the broker did not count {count} messages in {queue}")
+            time.sleep(0.2)
+
+    def purge(self, vhost: str, queue: str) -> int:
+        """Empty `queue` in one operation; returns how many messages it held.
+
+        Unlike `consume`, no statistics sample can see the queue half drained."""
+        with self.channel(vhost) as ch:
+            count: int = ch.queue_purge(queue).method.message_count
+        return count
+
     def consume(self, vhost: str, queue: str, count: int) -> int:
         """Get and ack up to `count` messages; returns how many there were."""
         got = 0
