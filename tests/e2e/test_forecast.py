@@ -140,6 +140,7 @@ def test_the_floor_rises_before_a_recurring_burst(
         done=lambda value: value is not None,
         timeout=60,
     )
+    assert restored is not None
     assert abs(restored - PERIOD) <= 15, second.logs()
     restores = {"operation": "restore", "result": "ok"}
     assert second.metric("qscaler_forecast_store_operations_total", **restores) == 1

@@ -135,6 +135,7 @@ def test_a_new_process_recalls_what_the_last_one_kept(
     assert before is not None
     assert memory.state.period == before.period
     assert memory.state.trust == before.trust
+    assert before.open_bucket is not None
     assert memory.state.open_bucket == before.open_bucket - round(895 / 15)
     assert (memory.throughput, memory.throughput_confirmed, memory.startup_seconds) == (
         4.0,

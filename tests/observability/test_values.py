@@ -147,6 +147,7 @@ def test_the_registry_of_an_in_process_runtime_agrees_with_the_scrape(
         if key.startswith("QSCALER_"):
             monkeypatch.setenv(key, value)
     registry = CollectorRegistry()
+    assert broker_run.qscaler.bindings is not None
     runtime = build_runtime(
         load_settings(dry_run=True, leader_election=False),
         bindings=Path(broker_run.qscaler.bindings),

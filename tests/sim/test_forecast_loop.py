@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from qscaler.core.reasons import Reason
 from qscaler.record.metrics import Metrics
 from qscaler.record.recorder import OutcomeRecorder
 from qscaler.record.status import render_table, status_document
@@ -19,11 +20,17 @@ SCENARIO = Scenario(service_rate=5, startup_seconds=60)
 LABELS = {"namespace": WORKLOAD.namespace, "workload": WORKLOAD.name, "kind": WORKLOAD.kind}
 
 
-def play(policy: dict[str, str], until: int) -> tuple[QscalerController, CollectorRegistry, list]:
+Reasons = list[tuple[int, int, Reason]]  # (second, replicas, reason) per decision
+
+
+def play(
+    policy: dict[str, str], until: int
+) -> tuple[QscalerController, CollectorRegistry, Reasons]:
     registry = CollectorRegistry()
     reporter = OutcomeRecorder(Metrics(registry))
     controller = QscalerController(policy, Bounds(0, 50), recorder=reporter)
-    world, reasons = World(TRACE, SCENARIO), []
+    world = World(TRACE, SCENARIO)
+    reasons: Reasons = []
     while world.now < until:
         desired = controller.act(world.now, world.observe(), world.spec_replicas)
         if desired != world.spec_replicas:
@@ -45,7 +52,9 @@ def test_the_floor_rises_before_the_third_batch_and_says_why() -> None:
     assert 1800 - 150 <= first_at < 1800 - 60  # one start-up (plus margin) ahead, not earlier
     assert raised_to >= 20  # far above the 1 the trickle needs
     assert registry.get_sample_value("qscaler_forecast_period_seconds", LABELS) == 600
-    assert registry.get_sample_value("qscaler_forecast_replicas", LABELS) >= 20
+    replicas = registry.get_sample_value("qscaler_forecast_replicas", LABELS)
+    assert replicas is not None
+    assert replicas >= 20
     assert registry.get_sample_value("qscaler_forecast_trust", LABELS) == 1.0
     table = render_table(status_document(controller.last_report))
     assert "forecast sim/consumer: period 600s, trust 1.00" in table
@@ -57,6 +66,8 @@ def test_shadow_mode_reports_the_forecast_and_changes_nothing() -> None:
 
     assert all(reason != "Forecast" for _, _, reason in reasons)
     assert max(n for t, n, _ in reasons if 1500 <= t < 1800) < 10  # nothing raised ahead
-    assert registry.get_sample_value("qscaler_forecast_replicas", LABELS) >= 20
+    replicas = registry.get_sample_value("qscaler_forecast_replicas", LABELS)
+    assert replicas is not None
+    assert replicas >= 20
     table = render_table(status_document(controller.last_report))
     assert "(shadow: not applied)" in table

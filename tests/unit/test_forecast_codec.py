@@ -113,6 +113,7 @@ def test_buckets_move_between_the_loop_clock_and_the_wall_clock() -> None:
     new_offset = wall_then - 50.0  # the new process's loop clock reads 50 s at the same moment
     back = decode(text, new_offset)
     assert back is not None
+    assert state.open_bucket is not None
     assert back.state.open_bucket == state.open_bucket - round(550 / BUCKET_SECONDS)
     assert back.state.period == state.period
 
