@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -66,15 +68,18 @@ def _labels(namespace: str) -> dict[str, str]:
     return {"namespace": namespace, "workload": "worker", "kind": "Deployment"}
 
 
-def _until(timeline: HpaTimeline, what: str, check: object, timeout: float = CPU_WAIT) -> Sample:
+def _until(
+    timeline: HpaTimeline, what: str, check: Callable[[Sample], bool], timeout: float = CPU_WAIT
+) -> Sample:
     """Wait until the latest timeline sample satisfies `check`."""
     assert callable(check)
-    return wait_for(
+    found = wait_for(
         what,
         lambda: (s := timeline.last()) is not None and check(s) and s,
         timeout=timeout,
         interval=0.5,
     )
+    return cast(Sample, found)  # the only truthy value of the `and` chain is its last, `s`
 
 
 def _condition(plane: ControlPlane, namespace: str, kind: str) -> dict[str, str]:

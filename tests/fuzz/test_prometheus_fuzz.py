@@ -145,7 +145,7 @@ def test_a_valid_answer_is_read_exactly(
 
 
 names = st.text(
-    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
     min_size=1,
     max_size=30,
 )

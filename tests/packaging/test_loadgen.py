@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -51,12 +52,12 @@ def _loadgen(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, int, 
 
 def _settled_depth(broker: Broker, vhost: str, queue: str, expected: int) -> int:
     """The queue's depth once the management API's statistics show `expected`."""
-    messages: int = poll_until(
+    messages = poll_until(
         f"queue {queue} to hold {expected} messages",
         lambda: (broker.queue(vhost, queue, columns="messages") or {}).get("messages"),
         lambda n: n == expected,
     )
-    return messages
+    return cast(int, messages)  # poll_until returns it only once it equals `expected`
 
 
 @pytest.mark.rabbitmq

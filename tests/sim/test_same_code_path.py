@@ -8,6 +8,7 @@ import pytest
 
 import qscaler.cycle
 import qscaler.loop
+from qscaler.core.decide import decide
 from qscaler.core.model import Decision
 from qscaler.core.rates import RateSmoother
 from qscaler.settings import Settings
@@ -27,7 +28,7 @@ def spied_run(
     """The trace played by the loop with decide() and the rate smoothing spied on."""
     decided: list[Decision] = []
     smoothed: list[float] = []
-    real_decide, real_smooth = qscaler.cycle.decide, RateSmoother.smooth
+    real_decide, real_smooth = decide, RateSmoother.smooth  # decide: what qscaler.cycle imports
 
     def spy_decide(*args: object, **kwargs: object) -> object:
         decision, history = real_decide(*args, **kwargs)  # type: ignore[arg-type]

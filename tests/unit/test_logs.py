@@ -15,7 +15,7 @@ def record(fields: dict[str, object]) -> logging.LogRecord:
 
 
 def test_a_field_named_like_a_key_of_the_line_does_not_overwrite_it() -> None:
-    fields = {"message": "from a field", "level": "fake", "vhost": "/"}
+    fields: dict[str, object] = {"message": "from a field", "level": "fake", "vhost": "/"}
     data = json.loads(JsonFormatter().format(record(fields)))
     assert data["message"] == "scaled up"
     assert data["level"] == "info"

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from qscaler.sources.counters import CounterDeltas
+from qscaler.sources.counters import CounterDeltas, Series
 from qscaler.sources.prometheus_text import Counter
 
 P = Counter.PUBLISHED
 
 
-def series(**values: float) -> dict[tuple[Counter, str, str], float]:
+def series(**values: float) -> dict[Series, float]:
     """Published counters of queue q, one per channel name given."""
     return {(P, "q", channel): value for channel, value in values.items()}
 
@@ -27,7 +27,9 @@ def series(**values: float) -> dict[tuple[Counter, str, str], float]:
         pytest.param(series(a=1000), series(b=4), 4, id="node-restarted-new-channel-ids"),
     ],
 )
-def test_increment_per_queue(before: dict, after: dict, increment: float) -> None:
+def test_increment_per_queue(
+    before: dict[Series, float], after: dict[Series, float], increment: float
+) -> None:
     deltas = CounterDeltas()
     assert deltas.advance("v", "n", before) is None  # nothing to compare with yet
     assert deltas.advance("v", "n", after) == ({(P, "q"): increment} if after else {})

@@ -46,8 +46,8 @@ def test_live_scores_equal_the_simulators_for_the_same_series() -> None:
         for _ in range(count):
             book.published(arrival)
     message = 0
-    for wait, count in enumerate(result.wait_histogram):
-        for _ in range(round(count)):
+    for wait, waited in enumerate(result.wait_histogram):  # a float: messages that waited `wait`
+        for _ in range(round(waited)):
             book.started(str(message), arrival=0, start=wait)
             message += 1
     live, simulated = score_arm(result.replicas, book, 60.0), score(result)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from typing import cast
 
 import pytest
 import regex
@@ -371,7 +372,8 @@ def test_each_broker_s_probe_sees_and_wakes_only_its_own_sleepers() -> None:
     default, second, writer = StaleBroker({"a": 0}), StaleBroker({"a": 0}), RecordingWriter()
     reporter = OutcomeRecorder(Metrics(CollectorRegistry()), wall_clock=lambda: 1_700_000_000.0)
     on_second = deploy("on-second", 0, "a")
-    on_second.annotations["qscaler.io/broker"] = "second"
+    # deploy() passes a dict; Workload only promises a Mapping
+    cast(dict[str, str], on_second.annotations)["qscaler.io/broker"] = "second"
     workloads = [deploy("on-default", 0, "a"), on_second]
     loop = ControlLoop(
         StaticCluster(workloads), default, writer, reporter, clock=lambda: 101.0,
