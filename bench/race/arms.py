@@ -64,11 +64,11 @@ class Race:
         for arm in self.arms:
             self.plane.deployment(self.namespace, arm, replicas=1)
         for arm in self.arms:
-            wait_for(
-                f"{self.trace}/{arm} to have one Ready pod",
-                lambda a=arm: self.plane.ready_pods(self.namespace, a) == 1,
-                timeout=120,
-            )
+
+            def one_ready_pod(a: str = arm) -> bool:
+                return self.plane.ready_pods(self.namespace, a) == 1
+
+            wait_for(f"{self.trace}/{arm} to have one Ready pod", one_ready_pod, timeout=120)
 
     def start(self, clock: Clock, connect: Callable[[str, str], Any]) -> Publisher:
         """Hand both Deployments to their scalers and start the load (at second 0)."""

@@ -10,6 +10,7 @@ client; nothing of the Kubernetes API is faked.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -192,7 +193,7 @@ class ControlPlane:
             )
             with contextlib.suppress(ApiException):
                 core.create_node(node)
-            wait_for(f"node {name} Ready", lambda n=name: _node_ready(core, n), timeout=60)
+            wait_for(f"node {name} Ready", functools.partial(_node_ready, core, name), timeout=60)
 
     def namespace(self, prefix: str = "t") -> str:
         """A fresh namespace whose default ServiceAccount exists (pods need it)."""

@@ -180,9 +180,11 @@ def test_odd_queue_names_one_by_one_and_listed(
 
     read_until(source, VhostRequest(vhost, listing=True), all_right, "listing of odd names")
     for name in ODD_NAMES:  # one name per request: the single-queue path where addressable
-        one = read_until(
-            source, VhostRequest(vhost, names(name)), lambda s, n=name: n in s.queues, name
-        )
+
+        def listed(s: VhostSnapshot, n: str = name) -> bool:
+            return n in s.queues
+
+        one = read_until(source, VhostRequest(vhost, names(name)), listed, name)
         assert one.queues[name].messages_ready == expected[name]
         assert one.missing == frozenset()
 
