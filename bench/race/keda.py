@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,7 +142,7 @@ class Keda:
 
 
 def scaled_object(
-    *, name: str, namespace: str, deployment: str, host: str, queue: str, config: dict[str, Any]
+    *, name: str, namespace: str, deployment: str, host: str, queue: str, config: Mapping[str, Any]
 ) -> dict[str, Any]:
     """A ScaledObject for one arm: KEDA's defaults plus the tuned knobs in `config`.
 
