@@ -56,11 +56,8 @@ _SeriesKey = tuple[str, str, str, str]
 
 @dataclass(slots=True)
 class _EventSeries:
-    """One Event and the repeats counted on it; `pending` repeats are not written yet.
-
-    `unwritten` holds the create's body while the Event does not exist yet
-    (its create failed and will be retried); `what` names it in the log.
-    """
+    """One Event and the repeats counted on it; `pending` repeats are not written yet;
+    `what` names it in the log."""
 
     name: str
     namespace: str
@@ -68,7 +65,6 @@ class _EventSeries:
     patched_at: float
     message: str
     pending: bool = False
-    unwritten: dict[str, Any] | None = None
     what: str = ""
 
 
@@ -89,6 +85,9 @@ class KubeEvents:
         self.clock = clock
         self.wall_clock = wall_clock
         self._series: dict[_SeriesKey, _EventSeries] = {}
+        #: The create bodies of the series whose Event does not exist yet (its
+        #: create failed and will be retried), oldest first.
+        self._unwritten: dict[_SeriesKey, dict[str, Any]] = {}
 
     def emit(self, workload: Workload, event_type: str, reason: str, message: str) -> None:
         """Create an Event, or count a repeat on the existing one."""
@@ -112,16 +111,14 @@ class KubeEvents:
         self._retry_creates()
         for key, series in list(self._series.items()):
             period_over = now - series.patched_at >= self.repeat_seconds
-            if series.unwritten is None and series.pending and period_over:
+            if key not in self._unwritten and series.pending and period_over:
                 self._guarded(key, series.name, partial(self._patch, series, now))
 
     def _retry_creates(self) -> None:
         """Create the held Events, oldest first, until one fails again."""
-        for key, series in list(self._series.items()):
-            if series.unwritten is None or self._try_create(key, series, retry=True):
-                continue
-            if key in self._series:  # still held: the apiserver is still in trouble
-                return
+        for key in list(self._unwritten):
+            if not self._try_create(key, retry=True) and key in self._unwritten:
+                return  # still held: the apiserver is still in trouble
 
     def _guarded(self, key: _SeriesKey, what: str, write: Callable[[], None]) -> None:
         """Make one Event write; a failure is logged, and a 404 (the Event
@@ -142,25 +139,26 @@ class KubeEvents:
         series = self._series.get(key)
         if series is None:
             body = self._body(workload, event_type, reason, message)
-            series = _EventSeries(body["metadata"]["name"], workload.ref.namespace, 1, now, message)
-            series.unwritten, series.what = body, f"{reason} on {workload.ref}"
-            self._series[key] = series
-            self._try_create(key, series, retry=False)
+            name, what = body["metadata"]["name"], f"{reason} on {workload.ref}"
+            self._series[key] = _EventSeries(
+                name, workload.ref.namespace, 1, now, message, what=what
+            )
+            self._unwritten[key] = body
+            self._try_create(key, retry=False)
             return
         series.count += 1
         series.message, series.pending = message, True
-        if series.unwritten is not None:  # not created yet: the create carries the repeats
+        if key in self._unwritten:  # not created yet: the create carries the repeats
             return
         if now - series.patched_at >= self.repeat_seconds:
             self._patch(series, now)
 
-    def _try_create(self, key: _SeriesKey, series: _EventSeries, retry: bool) -> bool:
+    def _try_create(self, key: _SeriesKey, retry: bool) -> bool:
         """Create a held Event; keep it for `flush` when the failure may pass.
 
         True when the Event now exists (a 409 on a retry: the earlier try
         landed though its answer was lost)."""
-        body = series.unwritten
-        assert body is not None
+        series, body = self._series[key], self._unwritten[key]
         body["count"], body["message"] = series.count, series.message
         try:
             self.core.create_namespaced_event(
@@ -168,25 +166,26 @@ class KubeEvents:
             )
         except ApiException as exc:
             if exc.status == 409 and retry:
-                return self._created(series)
-            return self._hold(key, series, f"HTTP {exc.status}", _transient(exc.status))
+                return self._created(key)
+            return self._hold(key, f"HTTP {exc.status}", _transient(exc.status))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            return self._hold(key, series, str(exc), transient=True)
-        return self._created(series)
+            return self._hold(key, str(exc), transient=True)
+        return self._created(key)
 
-    def _created(self, series: _EventSeries) -> bool:
-        series.unwritten, series.pending = None, False
+    def _created(self, key: _SeriesKey) -> bool:
+        del self._unwritten[key]
+        self._series[key].pending = False
         return True
 
-    def _hold(self, key: _SeriesKey, series: _EventSeries, why: str, transient: bool) -> bool:
+    def _hold(self, key: _SeriesKey, why: str, transient: bool) -> bool:
         """Keep a failed create for a retry, or give it up; False either way."""
-        held = sum(1 for s in self._series.values() if s.unwritten is not None)
+        series = self._series[key]
         in_time = self.clock() - series.patched_at < RETRY_SECONDS
-        if transient and in_time and held <= MAX_HELD:
+        if transient and in_time and len(self._unwritten) <= MAX_HELD:
             log.warning("could not record Event %s: %s; will retry", series.what, why)
             return False
         log.warning("could not record Event %s: %s; given up", series.what, why)
-        self._series.pop(key, None)
+        del self._series[key], self._unwritten[key]
         return False
 
     def _body(
