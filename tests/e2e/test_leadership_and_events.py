@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 from prometheus_client import CollectorRegistry
 
 from qscaler.core.actuation import Plan
@@ -34,7 +34,7 @@ from qscaler.record.recorder import OutcomeRecorder
 from qscaler.sources.management import ManagementSource
 from tests.e2e.conftest import ENABLED, consumer_annotations
 from tests.harness.faultproxy import TcpFaultProxy
-from tests.harness.k8s import ControlPlane, kubeconfig_through, wait_for
+from tests.harness.k8s import ControlPlane, api_client, kubeconfig_through, wait_for
 from tests.harness.rabbitmq import Broker
 
 pytestmark = [pytest.mark.k8s, pytest.mark.rabbitmq]
@@ -67,12 +67,6 @@ class StallsBeforeWriting:
         self.writer.release(hpa, plan)
 
 
-def api_client(plane: ControlPlane) -> client.ApiClient:
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(plane.kubeconfig), client_configuration=configuration)
-    return client.ApiClient(configuration)
-
-
 def leader(api: client.ApiClient, namespace: str, clock: ManualClock) -> LeaseElector:
     """An elector that holds the test's Lease on the real apiserver."""
     elector = LeaseElector(
@@ -91,7 +85,7 @@ def one_cycle(
     plane: ControlPlane, broker: Broker, namespace: str
 ) -> tuple[CycleReport, OutcomeRecorder, CollectorRegistry]:
     """One loop cycle whose every write stalls past the Lease's renew deadline."""
-    api, clock = api_client(plane), ManualClock()
+    api, clock = plane.api(), ManualClock()
     elector = leader(api, namespace, clock)
     cache = ClusterCache(api, "qscaler.io/enabled=true", [namespace])
     source = ManagementSource.connect(broker.mgmt_url, broker.user, broker.password)
@@ -168,7 +162,7 @@ def test_repeats_held_back_within_the_repeat_period_are_counted_when_it_ends(
     assert workload is not None
     clock = ManualClock()
     events = KubeEvents(
-        api_client(control_plane),
+        control_plane.api(),
         "test",
         repeat_seconds=60,
         clock=clock,
@@ -199,9 +193,7 @@ def events_through(
 ) -> KubeEvents:
     """KubeEvents whose apiserver connection runs through `proxy`."""
     kubeconfig = kubeconfig_through(proxy.port, plane.kubeconfig, directory)
-    configuration = client.Configuration()
-    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
-    return KubeEvents(client.ApiClient(configuration), "test", clock=clock)
+    return KubeEvents(api_client(kubeconfig), "test", clock=clock)
 
 
 def a_deployment(plane: ControlPlane, namespace: str, name: str) -> Workload:
@@ -275,7 +267,7 @@ def test_an_event_the_apiserver_refuses_for_good_is_not_retried(
     """A 404 (its namespace is gone) will not pass by itself: given up at once."""
     workload = a_deployment(control_plane, namespace, "worker")
     gone = replace(workload, ref=replace(workload.ref, namespace="no-such-namespace"))
-    events = KubeEvents(api_client(control_plane), "test", clock=ManualClock())
+    events = KubeEvents(control_plane.api(), "test", clock=ManualClock())
     events.emit(gone, "Normal", "ScaleUp", "1 → 3: 30 ready")
     assert [r.getMessage() for r in caplog.records if "Event" in r.getMessage()] == [
         "could not record Event ScaleUp on no-such-namespace/worker: HTTP 404; given up"

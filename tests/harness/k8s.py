@@ -44,6 +44,13 @@ def kubeconfig_through(port: int, kubeconfig: Path, directory: Path) -> Path:
     return path
 
 
+def api_client(kubeconfig: Path) -> client.ApiClient:
+    """A Kubernetes client with the credentials and server of `kubeconfig`."""
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
+    return client.ApiClient(configuration)
+
+
 def wait_for(
     what: str, check: Callable[[], T | None], timeout: float = 60.0, interval: float = 0.25
 ) -> T:
@@ -146,11 +153,7 @@ class ControlPlane:
 
     def api(self) -> client.ApiClient:
         """A cluster-admin client (client certificate in system:masters)."""
-        configuration = client.Configuration()
-        config.load_kube_config(
-            config_file=str(self.kubeconfig), client_configuration=configuration
-        )
-        return client.ApiClient(configuration)
+        return api_client(self.kubeconfig)
 
     def core(self) -> client.CoreV1Api:
         return client.CoreV1Api(self.api())
